@@ -1,0 +1,1 @@
+"""Durable activities, one module per service: load, call the domain, save, publish."""

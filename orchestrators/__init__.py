@@ -1,0 +1,1 @@
+"""Durable orchestrators: the order-to-shipment saga."""
