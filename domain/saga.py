@@ -6,6 +6,7 @@ Durable status API, the logs and the messages all call each step and event the s
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -87,6 +88,16 @@ class _CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
 
 
+@dataclass(frozen=True)
+class SagaOptions:
+    """The deadlines and retry options every saga runs with, taken from the app's settings."""
+
+    dispatch_deadline_seconds: int
+    delivery_deadline_seconds: int
+    retry_first_interval_ms: int
+    retry_max_attempts: int
+
+
 class SagaInput(_CamelModel):
     """What the HTTP starter passes to `order_saga`: the order and the settings it runs with.
 
@@ -100,6 +111,11 @@ class SagaInput(_CamelModel):
     delivery_deadline_seconds: int = Field(gt=0)
     retry_first_interval_ms: int = Field(gt=0)
     retry_max_attempts: int = Field(ge=1)
+
+    @classmethod
+    def for_order(cls, order_id: str, order: PlaceOrder, options: SagaOptions) -> SagaInput:
+        """Build the input of the saga that fulfils `order` under `options`."""
+        return cls(order_id=order_id, order=order, **asdict(options))
 
 
 class SagaOutput(_CamelModel):

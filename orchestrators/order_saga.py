@@ -1,6 +1,6 @@
 """Drive one order from placement to delivery: the order saga as a Durable orchestration.
 
-The instance id is the order id. Business outcomes (a short line, a carrier's answer) are
+The instance id is the order id. Business outcomes (a short line, a carrier's report) are
 activity results or external events. An activity that still raises after its retries is a
 fault, and the saga compensates the steps it has done. The carrier's dispatch is the saga's
 pivot: before it every step has a compensation, after it the parcel is on its way and the
@@ -12,6 +12,7 @@ input and the Durable context: no clock, random numbers, I/O or environment.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
@@ -58,8 +59,8 @@ def order_saga(context: df.DurableOrchestrationContext) -> Steps:
         return (yield from _place_and_fulfil(saga))
     except ActivityFailed as fault:
         saga.log_fault(fault)
-        if saga.past_pivot:
-            # The carrier has the parcel, so the order cannot be cancelled any more.
+        if not saga.can_compensate:
+            # Past the pivot the order cannot be cancelled, and a failed undo cannot be undone.
             raise
         return (yield from saga.compensate(str(fault)))
 
@@ -115,25 +116,41 @@ def _place_and_fulfil(saga: _Saga) -> Steps:
 
 
 def _reject(saga: _Saga, short_lines: list[dict[str, Any]]) -> Steps:
-    reason = "not enough stock for " + ", ".join(line["productId"] for line in short_lines)
-    yield from saga.call(
-        Step.REJECT_ORDER,
-        "reject_order",
-        {"orderId": saga.order_id, "shortLines": short_lines},
+    # Same wording as the Rejected order's status reason, which reject_order writes.
+    reason = "not enough stock: " + ", ".join(
+        f"{line['productId']} (requested {line['requested']}, available {line['available']})"
+        for line in short_lines
     )
+    rejection = {"orderId": saga.order_id, "shortLines": short_lines}
+    yield from saga.call(Step.REJECT_ORDER, "reject_order", rejection)
     return saga.finish(OrderStatus.REJECTED, reason)
 
 
 def _ship(saga: _Saga, carrier_event: dict[str, Any]) -> Steps:
-    dispatch = {"orderId": saga.order_id, **_tracking(carrier_event)}
+    tracking = {
+        "carrier": carrier_event.get("carrier"),
+        "trackingNumber": carrier_event.get("trackingNumber"),
+    }
+    dispatch = {
+        "orderId": saga.order_id,
+        **tracking,
+        "dispatchedAt": carrier_event.get("dispatchedAt"),
+    }
     yield from saga.call(Step.SHIP_ORDER, "record_dispatch", dispatch)
     yield from saga.call(Step.SHIP_ORDER, "commit_stock", {"orderId": saga.order_id})
-    yield from saga.call(Step.SHIP_ORDER, "mark_order_shipped", {"orderId": saga.order_id})
+    yield from saga.call(
+        Step.SHIP_ORDER, "mark_order_shipped", {"orderId": saga.order_id, **tracking}
+    )
     saga.order_status = OrderStatus.SHIPPED
 
 
 def _complete(saga: _Saga, delivered: dict[str, Any]) -> Steps:
-    delivery = {"orderId": saga.order_id, "deliveredAt": delivered.get("deliveredAt")}
+    delivery = {
+        "orderId": saga.order_id,
+        "deliveredAt": delivered.get("deliveredAt"),
+        "carrier": delivered.get("carrier"),
+        "trackingNumber": delivered.get("trackingNumber"),
+    }
     yield from saga.call(Step.COMPLETE_ORDER, "record_delivery", delivery)
     yield from saga.call(Step.COMPLETE_ORDER, "complete_order", {"orderId": saga.order_id})
     return saga.finish(OrderStatus.COMPLETED, None)
@@ -145,11 +162,6 @@ def _return(saga: _Saga, reason: str) -> Steps:
     yield from saga.call(Step.RETURN_ORDER, "return_stock", {"orderId": saga.order_id})
     yield from saga.call(Step.RETURN_ORDER, "return_order", failure)
     return saga.finish(OrderStatus.RETURNED, reason)
-
-
-def _tracking(carrier_event: dict[str, Any]) -> dict[str, Any]:
-    keys = ("carrier", "trackingNumber", "dispatchedAt")
-    return {key: carrier_event.get(key) for key in keys}
 
 
 def _cancel_reason(data: Any) -> str:
@@ -177,6 +189,7 @@ class _Saga:
         # Compensating activities for the steps done so far, oldest first.
         self.undo: list[str] = []
         self.past_pivot = False
+        self.compensating = False
         self.events: dict[SagaEvent, Any] = {}
 
     def record_order_input(self) -> dict[str, Any]:
@@ -196,6 +209,11 @@ class _Saga:
     def on_fault_undo(self, activity: str) -> None:
         """Push the activity that compensates the step just done."""
         self.undo.append(activity)
+
+    @property
+    def can_compensate(self) -> bool:
+        """Whether a fault can still be handled by undoing the steps done."""
+        return not (self.past_pivot or self.compensating)
 
     def pass_pivot(self) -> None:
         """Drop the compensations: the carrier has the parcel, so the saga only moves forward."""
@@ -227,7 +245,7 @@ class _Saga:
         event = next(name for name, task in tasks.items() if task is winner)
         del self.events[event]
         self._log("external event received", eventType=event.value)
-        return event, winner.result
+        return event, _event_data(winner.result)
 
     def compensate(self, reason: str) -> Steps:
         """Undo the steps done, newest first, then end with the order Cancelled.
@@ -235,6 +253,7 @@ class _Saga:
         A compensating activity that fails after its retries fails the orchestration,
         because no further undo is possible; the instance then needs an operator.
         """
+        self.compensating = True
         self._log("compensating", reason=reason, undo=list(reversed(self.undo)))
         for activity in reversed(self.undo):
             activity_input = {"orderId": self.order_id, "reason": reason}
@@ -263,6 +282,21 @@ class _Saga:
             return
         context = {"orderId": self.order_id, "instanceId": self.context.instance_id, **fields}
         logger.log(level, "%s %s", message, context, extra=context)
+
+
+def _event_data(raw: Any) -> Any:
+    """Decode an external event's data, which may arrive as a string of JSON text.
+
+    NOTE: `DurableOrchestrationClient.raise_event` (azure-functions-durable 1.x) JSON-encodes
+    the data before posting it as JSON, so the orchestrator receives a JSON string where the
+    caller passed an object. Decoding it here accepts both forms.
+    """
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw
 
 
 def _iso(moment: datetime) -> str:
