@@ -1,1 +1,1 @@
-"""The carrier simulator, workload driver and catalog import used by `make run` and the benchmarks."""
+"""The simulated outside world: carrier, supplier, customers' workload and the catalog import."""

@@ -1,0 +1,225 @@
+"""Run the whole system with its simulated outside world: devhost, carrier, supplier, customers.
+
+`python -m simulation run` starts devhost (with its gateway) in a subprocess on the repository's
+app, starts the carrier, loads the catalog's stock through supplier-events, runs the workload,
+prints the summary and the URLs, and keeps serving until Ctrl-C. With `--exit` it stops after
+the summary and exits 1 when an order is unfinished or the stock check failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from domain.errors import InvalidMessage
+from domain.messages import CARRIER_REQUESTS, parse_envelope
+from simulation.api import ApiClient
+from simulation.bus import Broker
+from simulation.carrier import PROFILES, Carrier, CarrierProfile, Script
+from simulation.catalog import (
+    DEFAULT_DATA_DIR,
+    REPO_ROOT,
+    Catalog,
+    CatalogNotFound,
+    load_bikestores,
+    sample_catalog,
+)
+from simulation.host import RunningHost, free_port, start_host
+from simulation.replay import RestockPolicy, plan_deliveries, schedule, shortfalls
+from simulation.summary import RunSummary
+from simulation.supplier import Supplier, opening_deliveries
+from simulation.workload import Driver, Workload, generate, replay
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STATE_DIR = REPO_ROOT / ".devhost"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of `python -m simulation run`."""
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--orders", type=int, default=100,
+                      help="number of generated orders to place (default 100)")
+    what.add_argument("--replay", action="store_true",
+                      help="replay the 1,615 BikeStores orders instead of generating orders")
+    parser.add_argument("--exit", action="store_true",
+                        help="exit after the summary; exit code 1 when an order is unfinished "
+                        "or the stock check failed")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="demo",
+                        help="carrier delays: instant, fast, demo (seconds) or realistic "
+                        "(hours to days); default demo")
+    parser.add_argument("--catalog", choices=("auto", "bikestores", "sample"), default="auto",
+                        help="catalog to sell from; auto uses BikeStores when its folder exists, "
+                        "else the built-in sample")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR,
+                        help=f"folder of the BikeStores CSV files (default {DEFAULT_DATA_DIR})")
+    parser.add_argument("--state", type=Path, default=DEFAULT_STATE_DIR,
+                        help="devhost state folder; the run writes nothing outside it "
+                        f"(default {DEFAULT_STATE_DIR})")
+    parser.add_argument("--port", type=int, default=7071,
+                        help="Functions host port; 0 picks a free one (default 7071)")
+    parser.add_argument("--gateway-port", type=int, default=8080,
+                        help="gateway port; 0 picks a free one (default 8080)")
+    parser.add_argument("--rate", type=float, default=20.0,
+                        help="generated orders placed per second (default 20)")
+    parser.add_argument("--cancel-rate", type=float, default=0.05,
+                        help="share of generated orders the customer cancels, 0..1 (default 0.05)")
+    parser.add_argument("--failure-rate", type=float, default=None,
+                        help="share of shipments whose delivery fails, 0..1 (default: profile's)")
+    parser.add_argument("--no-show-rate", type=float, default=None,
+                        help="share of shipments the carrier never collects, 0..1 "
+                        "(default: profile's)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument("--days-per-second", type=float, default=30.0,
+                        help="replay clock: BikeStores days played per second (default 30)")
+    parser.add_argument("--review-days", type=int, default=7,
+                        help="replay restock: days between stock reviews (default 7)")
+    parser.add_argument("--lead-days", type=int, default=3,
+                        help="replay restock: days from a reorder to its delivery (default 3)")
+    parser.add_argument("--dispatch-deadline", type=int, default=10,
+                        help="seconds the saga waits for the carrier to collect (default 10)")
+    parser.add_argument("--delivery-deadline", type=int, default=60,
+                        help="seconds the saga waits for the delivery (default 60)")
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Run the simulation; return the process exit code."""
+    catalog = _load_catalog(args)
+    state_dir = args.state.resolve()
+    settings = {
+        "SAGA_DISPATCH_DEADLINE_SECONDS": str(args.dispatch_deadline),
+        "SAGA_DELIVERY_DEADLINE_SECONDS": str(args.delivery_deadline),
+        "ACTIVITY_RETRY_FIRST_INTERVAL_MS": "200",
+    }
+    port = args.port or free_port()
+    gateway_port = args.gateway_port or free_port()
+
+    print(f"Starting devhost on port {port}, gateway on port {gateway_port}, state {state_dir}")
+    host = await start_host(state_dir, port, gateway_port, settings)
+    broker = Broker(host.state_dir)
+    script = Script() if args.replay else None
+    carrier = Carrier(_profile(args), broker.send, seed=args.seed, script=script)
+    stop = asyncio.Event()
+    carrier_task = asyncio.create_task(serve_carrier(carrier, broker, stop))
+
+    try:
+        summary = await _simulate(args, catalog, host, broker, script)
+        if not args.exit:
+            await _serve_until_interrupted(host)
+    finally:
+        stop.set()
+        await carrier_task
+        await carrier.close()
+        broker.close()
+        await host.stop()
+
+    return 0 if summary.ok or not args.exit else 1
+
+
+async def _simulate(
+    args: argparse.Namespace,
+    catalog: Catalog,
+    host: RunningHost,
+    broker: Broker,
+    script: Script | None,
+) -> RunSummary:
+    async with ApiClient(host.gateway_url, host.subscription_key()) as api:
+        supplier = Supplier(broker, api)
+        started = time.monotonic()
+        await supplier.deliver(opening_deliveries(catalog))
+        print(f"Loaded the {catalog.name} catalog's stock in {time.monotonic() - started:.1f} s")
+
+        workload = _workload(args, catalog)
+        settle = args.dispatch_deadline + args.delivery_deadline + 30
+        summary = await Driver(api, broker, supplier, script).run(workload, settle)
+
+    for line in summary.lines():
+        print(line)
+    _print_urls(host)
+    return summary
+
+
+async def serve_carrier(carrier: Carrier, broker: Broker, stop: asyncio.Event) -> None:
+    """Take carrier requests from the broker and hand them to the carrier until `stop` is set.
+
+    A request that is not a valid envelope is dead-lettered with the parser's reason.
+    """
+    async for message in broker.receive(CARRIER_REQUESTS, stop):
+        try:
+            envelope = parse_envelope(message.body)
+            await carrier.handle(envelope)
+        except (InvalidMessage, ValueError) as error:
+            log.warning("carrier dead-letters message %s: %s", message.message_id, error)
+            await broker.dead_letter(message, "InvalidCarrierRequest", str(error))
+            continue
+        await broker.complete(message)
+
+
+def _load_catalog(args: argparse.Namespace) -> Catalog:
+    wants_data = args.replay or args.catalog == "bikestores"
+    if args.catalog == "sample" and not args.replay:
+        return sample_catalog()
+
+    try:
+        return load_bikestores(args.data, with_orders=args.replay)
+    except CatalogNotFound:
+        if wants_data:
+            raise
+        log.warning("BikeStores data not found in %s; using the built-in sample catalog", args.data)
+        return sample_catalog()
+
+
+def _profile(args: argparse.Namespace) -> CarrierProfile:
+    profile = PROFILES[args.profile]
+    changes = {}
+    if args.failure_rate is not None:
+        changes["failure_rate"] = args.failure_rate
+    if args.no_show_rate is not None:
+        changes["no_show_rate"] = args.no_show_rate
+    return CarrierProfile(**(profile.__dict__ | changes))
+
+
+def _workload(args: argparse.Namespace, catalog: Catalog) -> Workload:
+    run_id = datetime.now(UTC).strftime("run%Y%m%dT%H%M%S")
+    if not args.replay:
+        return generate(catalog, args.orders, args.rate, args.seed, args.cancel_rate, run_id)
+
+    deliveries = plan_deliveries(catalog, RestockPolicy(args.review_days, args.lead_days))
+    steps = schedule(catalog, deliveries)
+    short = shortfalls(catalog, steps)
+    if short:
+        log.warning("the restock plan leaves %d order lines short; they will be rejected",
+                    len(short))
+    return replay(catalog, steps, args.days_per_second, run_id)
+
+
+def _print_urls(host: RunningHost) -> None:
+    print(f"Gateway:            {host.gateway_url}/orders")
+    print(f"Functions host:     {host.functions_url}/api/orders")
+    print(f"Durable status API: {host.functions_url}/runtime/webhooks/durabletask/instances"
+          f"?code=<durabletask_extension key in {host.state_dir / 'keys.json'}>")
+    print(f"Subscription key:   {host.subscription_key()} "
+          "(header Ocp-Apim-Subscription-Key)")
+
+
+async def _serve_until_interrupted(host: RunningHost) -> None:
+    print("Serving until Ctrl-C")
+    interrupted = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, interrupted.set)
+
+    waiter = asyncio.create_task(interrupted.wait())
+    exited = asyncio.create_task(host.process.wait())
+    await asyncio.wait({waiter, exited}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (waiter, exited):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await host.stop()

@@ -1,0 +1,119 @@
+"""Deliver stock the way the system receives it: StockReceived events on supplier-events.
+
+The initial stock of a catalog and every restock travel as StockReceived envelopes with ids
+that depend only on the catalog and the delivery, so sending them again (a second run on the
+same state folder) adds nothing. After sending, the supplier reads the stock API until it
+shows every delivered line applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from domain.messages import CloudEvent, ReceivedLine, StockReceived
+from simulation.api import ApiClient
+from simulation.bus import Broker
+from simulation.catalog import Catalog
+
+log = logging.getLogger(__name__)
+
+SUPPLIER_SOURCE = "/suppliers/simulated"
+LINES_PER_EVENT = 50
+"""Lines per StockReceived event; a store's opening stock is split into events of this size."""
+APPLY_TIMEOUT_SECONDS = 60.0
+
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class StockDelivery:
+    """Quantities delivered to one store under one event id."""
+
+    event_id: str
+    store_id: str
+    quantities: dict[str, int]
+
+
+def opening_deliveries(catalog: Catalog) -> list[StockDelivery]:
+    """Split the catalog's initial stock into deliveries per store of at most LINES_PER_EVENT."""
+    deliveries = []
+    for store_id in catalog.stores:
+        lines = [
+            (product_id, quantity)
+            for (stock_store, product_id), quantity in catalog.stock.items()
+            if stock_store == store_id and quantity > 0
+        ]
+        for start in range(0, len(lines), LINES_PER_EVENT):
+            chunk = dict(lines[start : start + LINES_PER_EVENT])
+            event_id = f"opening/{catalog.name}/{store_id}/{start // LINES_PER_EVENT}"
+            deliveries.append(StockDelivery(event_id, store_id, chunk))
+    return deliveries
+
+
+def stock_received(delivery: StockDelivery) -> CloudEvent:
+    """Build the StockReceived envelope of a delivery; its subject is the store id."""
+    data = StockReceived(
+        store_id=delivery.store_id,
+        lines=[
+            ReceivedLine(product_id=product_id, quantity=quantity)
+            for product_id, quantity in delivery.quantities.items()
+        ],
+    )
+    return CloudEvent(
+        id=delivery.event_id,
+        source=SUPPLIER_SOURCE,
+        type="StockReceived",
+        subject=delivery.store_id,
+        time=datetime.now(UTC),
+        data=data,
+    )
+
+
+class Supplier:
+    """Sends deliveries and keeps the running total received per store and product."""
+
+    def __init__(self, broker: Broker, api: ApiClient) -> None:
+        self._broker = broker
+        self._api = api
+        self.received: Counter[Pair] = Counter()
+        """Units delivered per (store id, product id) by this run, opening stock included."""
+
+    async def deliver(self, deliveries: list[StockDelivery]) -> None:
+        """Send the deliveries, then wait until the stock API shows every line applied."""
+        for delivery in deliveries:
+            await self._broker.send(stock_received(delivery))
+            for product_id, quantity in delivery.quantities.items():
+                self.received[(delivery.store_id, product_id)] += quantity
+
+        pairs = {
+            (delivery.store_id, product_id)
+            for delivery in deliveries
+            for product_id in delivery.quantities
+        }
+        await self._wait_applied(pairs)
+
+    async def _wait_applied(self, pairs: set[Pair]) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + APPLY_TIMEOUT_SECONDS
+        waiting = set(pairs)
+
+        while waiting:
+            levels = await asyncio.gather(*(self._api.get_stock(*pair) for pair in waiting))
+            waiting = {
+                pair
+                for pair, level in zip(waiting, levels, strict=True)
+                if level.received < self.received[pair]
+            }
+            if not waiting:
+                return
+            if loop.time() > deadline:
+                raise TimeoutError(
+                    f"stock of {len(waiting)} store/product pairs not applied after "
+                    f"{APPLY_TIMEOUT_SECONDS:.0f} s, e.g. {sorted(waiting)[:3]}; check that the "
+                    "supplier-events trigger runs and look for dead letters on supplier-events"
+                )
+            await asyncio.sleep(0.05)
