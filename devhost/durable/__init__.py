@@ -1,0 +1,1 @@
+"""The Durable Functions engine of devhost: a SQLite task hub driving the unmodified Python SDK."""

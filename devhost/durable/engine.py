@@ -1,0 +1,803 @@
+"""The Durable engine: runs orchestrator episodes and activities from the SQLite task hub.
+
+Work moves through the hub as inbox messages (per instance) and work items (activities).
+Each instance is owned by one episode at a time. An episode takes every inbox message that is
+ready, replays the orchestrator through the SDK, and commits history, new work and the
+instance's status in one change; work is dispatched only after that change is durable. An
+activity's completion is committed (work item deleted, completion queued) before the
+orchestrator sees it. After a crash, start-up re-runs every work item still in the hub
+(at-least-once, as on Azure), re-arms timers and resumes every instance with ready messages.
+
+Workers are woken by asyncio queues and one timer task; nothing polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import json
+import logging
+import os
+import sqlite3
+import time
+import traceback
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.functions import meta
+
+from devhost.durable import history as h
+from devhost.durable.episode import (
+    Bookkeeping,
+    ChildRequest,
+    EpisodeResult,
+    build_context,
+    decide,
+    execute_orchestrator,
+    is_retry_event,
+    prepare_retries,
+)
+from devhost.durable.store import TERMINAL_STATUSES, TaskHubStore
+from devhost.invoker import InvocationError, Invoker
+from devhost.loader import ACTIVITY_TRIGGER, ORCHESTRATION_TRIGGER, LoadedApp
+
+logger = logging.getLogger("devhost.durable")
+
+KIND_START, KIND_EVENT, KIND_COMPLETION = "start", "event", "completion"
+KIND_TIMER, KIND_CONTROL = "timer", "control"
+
+
+class UnknownOrchestratorError(Exception):
+    """No orchestrator function has the requested name."""
+
+
+class InstanceExistsError(Exception):
+    """A non-terminal instance with the requested id exists."""
+
+
+class InstanceNotFoundError(Exception):
+    """No instance has the requested id."""
+
+
+@dataclass
+class Message:
+    """An inbox message of one instance, as kept in memory after it is committed."""
+
+    message_id: int
+    execution_id: str | None
+    kind: str
+    task_id: int | None
+    visible_at: float
+    event: dict[str, Any]
+
+
+@dataclass
+class InstanceRuntime:
+    """A non-terminal instance held in memory by the owning host."""
+
+    instance_id: str
+    name: str
+    execution_id: str
+    status: str
+    input: str | None
+    parent: tuple[str, str, int] | None
+    bookkeeping: Bookkeeping
+    played: list[str] = field(default_factory=list)
+    inbox: list[Message] = field(default_factory=list)
+
+    def has_ready_messages(self, now: float) -> bool:
+        return any(m.visible_at <= now for m in self.inbox)
+
+
+@dataclass
+class Selection:
+    """The inbox messages one episode consumes and the events it delivers to the SDK."""
+
+    consumed: list[Message] = field(default_factory=list)
+    controls: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    terminate: dict[str, Any] | None = None
+    status: str = "Running"
+
+
+def _epoch(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _played(event: dict[str, Any]) -> str:
+    return _compact({**event, "IsPlayed": True})
+
+
+class DurableEngine:
+    """Schedules episodes, activities and timers over one task hub."""
+
+    def __init__(self, app: LoadedApp, store: TaskHubStore, invoker: Invoker) -> None:
+        options = app.host_json.get("extensions", {}).get("durableTask", {})
+        cpus = os.cpu_count() or 1
+        self.hub_name = str(options.get("hubName", "TestHubName"))
+        self.max_activities = int(options.get("maxConcurrentActivityFunctions", 10 * cpus))
+        self.max_orchestrations = int(options.get("maxConcurrentOrchestratorFunctions", 10 * cpus))
+        self.owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._app = app
+        self._store = store
+        self._invoker = invoker
+        self._instances: dict[str, InstanceRuntime] = {}
+        self._ready: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._active: set[str] = set()
+        self._timers: list[tuple[float, int, str]] = []
+        self._timer_sequence = 0
+        self._timer_wakeup = asyncio.Event()
+        self._activity_slots = asyncio.Semaphore(self.max_activities)
+        self._episode_executor = ThreadPoolExecutor(
+            max_workers=self.max_orchestrations, thread_name_prefix="devhost-orchestrator"
+        )
+        self._tasks: list[asyncio.Task] = []
+        self._activity_tasks: set[asyncio.Task] = set()
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Claim the hub, reload unfinished work, and start the workers."""
+        work_items = await self._store.submit(self._claim_and_load)
+        for _ in range(self.max_orchestrations):
+            self._tasks.append(asyncio.create_task(self._orchestration_worker()))
+        self._tasks.append(asyncio.create_task(self._timer_loop()))
+        now = time.time()
+        for runtime in self._instances.values():
+            self._arm_messages(runtime, runtime.inbox, now)
+        for item in work_items:
+            self._dispatch_activity(*item)
+        if self._instances or work_items:
+            logger.info(
+                "Resumed %d unfinished instances and %d pending activities from the task hub",
+                len(self._instances), len(work_items),
+            )
+
+    async def stop(self) -> None:
+        """Stop the workers; running activities are abandoned and re-run on the next start."""
+        for task in [*self._tasks, *self._activity_tasks]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._activity_tasks, return_exceptions=True)
+        self._episode_executor.shutdown(wait=True, cancel_futures=True)
+
+    def _claim_and_load(self, connection: sqlite3.Connection) -> list[tuple]:
+        placeholders = ",".join("?" * len(TERMINAL_STATUSES))
+        connection.execute(
+            f"UPDATE instances SET lease_owner=? WHERE status NOT IN ({placeholders})",
+            (self.owner, *TERMINAL_STATUSES),
+        )
+        connection.execute("UPDATE work_items SET lease_owner=?", (self.owner,))
+        rows = connection.execute(
+            "SELECT instance_id, name, execution_id, status, input, parent_instance_id,"
+            " parent_execution_id, parent_task_id, bookkeeping FROM instances"
+            f" WHERE status NOT IN ({placeholders})",
+            TERMINAL_STATUSES,
+        ).fetchall()
+        for row in rows:
+            parent = (row[5], row[6], row[7]) if row[5] else None
+            runtime = InstanceRuntime(
+                row[0], row[1], row[2], row[3], row[4], parent, Bookkeeping.from_json(row[8])
+            )
+            runtime.played = [
+                text for (text,) in connection.execute(
+                    "SELECT event FROM history WHERE instance_id=? ORDER BY sequence", (row[0],)
+                )
+            ]
+            self._instances[row[0]] = runtime
+        for message in connection.execute(
+            "SELECT message_id, instance_id, execution_id, kind, task_id, visible_at, event"
+            " FROM inbox ORDER BY message_id"
+        ):
+            runtime = self._instances.get(message[1])
+            if runtime is not None:
+                runtime.inbox.append(
+                    Message(message[0], message[2], message[3], message[4], message[5],
+                            json.loads(message[6]))
+                )
+        return connection.execute(
+            "SELECT work_id, instance_id, execution_id, task_id, name, input FROM work_items"
+            " ORDER BY work_id"
+        ).fetchall()
+
+    # ----------------------------------------------------------------- scheduling
+
+    def _schedule(self, instance_id: str) -> None:
+        if instance_id in self._queued or instance_id in self._active:
+            return
+        self._queued.add(instance_id)
+        self._ready.put_nowait(instance_id)
+
+    def _arm_messages(self, runtime: InstanceRuntime, messages: list[Message], now: float) -> None:
+        for message in messages:
+            if message.visible_at <= now:
+                self._schedule(runtime.instance_id)
+            else:
+                self._add_timer(message.visible_at, runtime.instance_id)
+
+    def _add_timer(self, due: float, instance_id: str) -> None:
+        self._timer_sequence += 1
+        earliest = self._timers[0][0] if self._timers else None
+        heapq.heappush(self._timers, (due, self._timer_sequence, instance_id))
+        if earliest is None or due < earliest:
+            self._timer_wakeup.set()
+
+    async def _timer_loop(self) -> None:
+        while True:
+            now = time.time()
+            while self._timers and self._timers[0][0] <= now:
+                _, _, instance_id = heapq.heappop(self._timers)
+                if instance_id in self._instances:
+                    self._schedule(instance_id)
+            timeout = self._timers[0][0] - now if self._timers else None
+            self._timer_wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._timer_wakeup.wait(), timeout)
+
+    def _deliver(self, instance_id: str, message: Message) -> None:
+        runtime = self._instances.get(instance_id)
+        if runtime is None:
+            return
+        if message.execution_id is not None and message.execution_id != runtime.execution_id:
+            return
+        runtime.inbox.append(message)
+        self._arm_messages(runtime, [message], time.time())
+
+    # ----------------------------------------------------------------- episodes
+
+    async def _orchestration_worker(self) -> None:
+        while True:
+            instance_id = await self._ready.get()
+            self._queued.discard(instance_id)
+            runtime = self._instances.get(instance_id)
+            if runtime is None:
+                continue
+            self._active.add(instance_id)
+            try:
+                await self._run_episode(runtime)
+            except Exception:
+                logger.exception("Episode of instance %s failed inside devhost", instance_id)
+            finally:
+                self._active.discard(instance_id)
+            if instance_id in self._instances and runtime.has_ready_messages(time.time()):
+                self._schedule(instance_id)
+
+    def _select(self, runtime: InstanceRuntime, now: float) -> Selection:
+        """Pick the ready messages: controls in order, at most one retry-related event first."""
+        selection = Selection(status=runtime.status)
+        retry_event: dict[str, Any] | None = None
+        for message in [m for m in runtime.inbox if m.visible_at <= now]:
+            if message.kind == KIND_CONTROL:
+                selection.consumed.append(message)
+                kind = message.event["EventType"]
+                if kind == h.EXECUTION_TERMINATED:
+                    selection.terminate = message.event
+                    return selection
+                selection.controls.append(message.event)
+                selection.status = "Suspended" if kind == h.EXECUTION_SUSPENDED else "Running"
+                continue
+            if message.execution_id is not None and message.execution_id != runtime.execution_id:
+                selection.consumed.append(message)
+                continue
+            if selection.status == "Suspended":
+                continue
+            if is_retry_event(runtime.bookkeeping, message.event):
+                if retry_event is not None:
+                    continue
+                retry_event = message.event
+                selection.consumed.append(message)
+                continue
+            selection.consumed.append(message)
+            selection.events.append(message.event)
+        if retry_event is not None:
+            selection.events.insert(0, retry_event)
+        return selection
+
+    def _episode_time(self, runtime: InstanceRuntime, events: list[dict[str, Any]]) -> datetime:
+        """Stamp the episode no earlier than the last one nor any timer it delivers."""
+        moment = h.utc_now()
+        if runtime.bookkeeping.last_timestamp:
+            moment = max(moment, h.parse_time(runtime.bookkeeping.last_timestamp))
+        for event in events:
+            if event["EventType"] == h.TIMER_FIRED:
+                moment = max(moment, h.parse_time(event["FireAt"]))
+        return moment
+
+    async def _run_episode(self, runtime: InstanceRuntime) -> None:
+        selection = self._select(runtime, time.time())
+        if not selection.consumed:
+            return
+        now = self._episode_time(runtime, selection.events)
+        started = h.event(h.ORCHESTRATOR_STARTED, h.format_time(now))
+        if selection.terminate is not None:
+            await self._terminate(runtime, selection, started, now)
+            return
+        if not selection.events:
+            await self._record_controls(runtime, selection, started, now)
+            return
+
+        bookkeeping = runtime.bookkeeping.copy()
+        bookkeeping.last_timestamp = h.format_time(now)
+        retries = prepare_retries(bookkeeping, selection.events, now, runtime.execution_id)
+        incoming = [started, *selection.controls, *selection.events]
+        context = build_context(
+            runtime.instance_id, runtime.parent[0] if runtime.parent else None,
+            runtime.input, runtime.played, incoming,
+        )
+        function = self._app.function(runtime.name)
+        if function is None or function.trigger_type != ORCHESTRATION_TRIGGER:
+            state, error = {}, f"The orchestrator function '{runtime.name}' does not exist."
+        else:
+            state, error = await asyncio.get_running_loop().run_in_executor(
+                self._episode_executor, execute_orchestrator, function.func, context
+            )
+        result = decide(bookkeeping, state, error, now, runtime.execution_id, runtime.name)
+        result.decisions.events[:0] = retries.events
+        result.decisions.activities[:0] = retries.activities
+        result.decisions.timers[:0] = retries.timers
+        result.decisions.children[:0] = retries.children
+        await self._commit_episode(runtime, selection, incoming, bookkeeping, result, now)
+
+    async def _commit_episode(
+        self, runtime: InstanceRuntime, selection: Selection, incoming: list[dict[str, Any]],
+        bookkeeping: Bookkeeping, result: EpisodeResult, now: datetime,
+    ) -> None:
+        decisions = result.decisions
+        timestamp = h.format_time(now)
+        events = [*incoming, *decisions.events, h.event(h.ORCHESTRATOR_COMPLETED, timestamp)]
+        status = "Suspended" if selection.status == "Suspended" else "Running"
+        output = None
+        continue_input = None
+        if result.failure is not None:
+            status, output = "Failed", result.failure
+        elif result.is_done and result.continue_as_new_input is not None:
+            continue_input = result.continue_as_new_input
+        elif result.is_done:
+            status, output = "Completed", result.output
+        if status in TERMINAL_STATUSES:
+            events.append(h.event(
+                h.EXECUTION_COMPLETED, timestamp,
+                OrchestrationStatus=h.ORCHESTRATION_STATUS_CODES[status], Result=_compact(output),
+            ))
+        played = [_played(e) for e in events]
+        new_execution = uuid.uuid4().hex if continue_input is not None else None
+
+        def change(connection: sqlite3.Connection) -> dict[str, Any]:
+            ids: dict[str, Any] = {"timers": [], "work": [], "children": [], "parent": None}
+            _delete_messages(connection, [m.message_id for m in selection.consumed])
+            for timer_id in decisions.canceled_timers:
+                connection.execute(
+                    "DELETE FROM inbox WHERE instance_id=? AND kind=? AND task_id=?",
+                    (runtime.instance_id, KIND_TIMER, timer_id),
+                )
+            _append_history(connection, runtime.instance_id, runtime.execution_id,
+                            len(runtime.played), played)
+            if new_execution is None:
+                self._write_work(connection, runtime, decisions, ids)
+            custom = _compact(result.custom_status) if result.has_custom_status else None
+            _update_instance(connection, runtime.instance_id, status, output, custom,
+                             bookkeeping.to_json(), timestamp)
+            if status in TERMINAL_STATUSES:
+                connection.execute("DELETE FROM inbox WHERE instance_id=?", (runtime.instance_id,))
+                ids["parent"] = self._notify_parent(connection, runtime, status, output, timestamp)
+            if new_execution is not None:
+                ids["restart"] = _continue_as_new(
+                    connection, runtime, new_execution, continue_input, timestamp
+                )
+            return ids
+
+        ids = await self._store.submit(change)
+        self._apply_episode(runtime, selection, played, bookkeeping, decisions, status, ids)
+        if new_execution is not None:
+            self._apply_continue_as_new(runtime, new_execution, continue_input, ids["restart"])
+        self._log_outcome(runtime, status, output, continue_input is not None)
+
+    def _write_work(self, connection: sqlite3.Connection, runtime: InstanceRuntime,
+                    decisions: Any, ids: dict[str, Any]) -> None:
+        for timer in decisions.timers:
+            fired = h.event(h.TIMER_FIRED, h.format_time(timer.fire_at),
+                            TimerId=timer.task_id, FireAt=h.format_time(timer.fire_at))
+            ids["timers"].append((_insert_message(
+                connection, runtime.instance_id, runtime.execution_id, KIND_TIMER,
+                timer.task_id, _epoch(timer.fire_at), fired), fired))
+        for activity in decisions.activities:
+            cursor = connection.execute(
+                "INSERT INTO work_items (instance_id, execution_id, task_id, name, input,"
+                " lease_owner) VALUES (?,?,?,?,?,?)",
+                (runtime.instance_id, runtime.execution_id, activity.task_id, activity.name,
+                 activity.input, self.owner),
+            )
+            ids["work"].append((cursor.lastrowid, activity))
+        for child in decisions.children:
+            ids["children"].append(self._create_child(connection, runtime, child))
+
+    def _create_child(self, connection: sqlite3.Connection, runtime: InstanceRuntime,
+                      child: ChildRequest) -> tuple[str, Any]:
+        timestamp = h.format_time(h.utc_now())
+        function = self._app.function(child.name)
+        problem = None
+        if function is None or function.trigger_type != ORCHESTRATION_TRIGGER:
+            problem = f"The orchestrator function '{child.name}' does not exist."
+        elif _instance_status(connection, child.instance_id) not in (None, *TERMINAL_STATUSES):
+            problem = f"An instance with id '{child.instance_id}' is already running."
+        if problem is not None:
+            failed = h.event(h.SUB_ORCHESTRATION_FAILED, timestamp, TaskScheduledId=child.task_id,
+                             Reason=problem, Details=None)
+            message_id = _insert_message(connection, runtime.instance_id, runtime.execution_id,
+                                         KIND_COMPLETION, child.task_id, time.time(), failed)
+            return "failed", (message_id, failed)
+        execution_id = uuid.uuid4().hex
+        parent = (runtime.instance_id, runtime.execution_id, child.task_id)
+        message = _create_instance(connection, child.instance_id, function.name, execution_id,
+                                   child.input, parent, self.owner)
+        return "created", (child.instance_id, function.name, execution_id, child.input, parent,
+                           message)
+
+    def _notify_parent(self, connection: sqlite3.Connection, runtime: InstanceRuntime,
+                       status: str, output: Any, timestamp: str) -> tuple | None:
+        if runtime.parent is None:
+            return None
+        parent_id, parent_execution, task_id = runtime.parent
+        if status == "Completed":
+            event = h.event(h.SUB_ORCHESTRATION_COMPLETED, timestamp, TaskScheduledId=task_id,
+                            Result=_compact(output))
+        else:
+            reason = output if status == "Failed" else (
+                f"Orchestrator function '{runtime.name}' was terminated: {output}"
+            )
+            event = h.event(h.SUB_ORCHESTRATION_FAILED, timestamp, TaskScheduledId=task_id,
+                            Reason=reason, Details=None)
+        row = connection.execute(
+            "SELECT execution_id, status FROM instances WHERE instance_id=?", (parent_id,)
+        ).fetchone()
+        if row is None or row[0] != parent_execution or row[1] in TERMINAL_STATUSES:
+            return None
+        message_id = _insert_message(connection, parent_id, parent_execution, KIND_COMPLETION,
+                                     task_id, time.time(), event)
+        return parent_id, Message(message_id, parent_execution, KIND_COMPLETION, task_id,
+                                  0.0, event)
+
+    def _apply_episode(self, runtime: InstanceRuntime, selection: Selection, played: list[str],
+                       bookkeeping: Bookkeeping, decisions: Any, status: str,
+                       ids: dict[str, Any]) -> None:
+        consumed = {m.message_id for m in selection.consumed}
+        runtime.inbox = [m for m in runtime.inbox if m.message_id not in consumed]
+        runtime.inbox = [m for m in runtime.inbox if not (
+            m.kind == KIND_TIMER and m.task_id in decisions.canceled_timers)]
+        runtime.played.extend(played)
+        runtime.bookkeeping = bookkeeping
+        runtime.status = status
+        timers = [Message(mid, runtime.execution_id, KIND_TIMER, event["TimerId"],
+                          _epoch(h.parse_time(event["FireAt"])), event)
+                  for mid, event in ids["timers"]]
+        runtime.inbox.extend(timers)
+        self._arm_messages(runtime, timers, time.time())
+        for work_id, activity in ids["work"]:
+            self._dispatch_activity(work_id, runtime.instance_id, runtime.execution_id,
+                                    activity.task_id, activity.name, activity.input)
+        for outcome, details in ids["children"]:
+            if outcome == "failed":
+                self._deliver(runtime.instance_id, Message(
+                    details[0], runtime.execution_id, KIND_COMPLETION, None, 0.0, details[1]))
+            else:
+                self._load_new_instance(*details)
+        if status in TERMINAL_STATUSES:
+            self._instances.pop(runtime.instance_id, None)
+            if ids.get("parent"):
+                self._deliver(*ids["parent"])
+
+    def _apply_continue_as_new(self, runtime: InstanceRuntime, execution_id: str,
+                               input_text: str | None, message: Message) -> None:
+        runtime.execution_id = execution_id
+        runtime.input = input_text
+        runtime.bookkeeping = Bookkeeping()
+        runtime.played = []
+        runtime.status = "ContinuedAsNew"
+        runtime.inbox = [m for m in runtime.inbox if m.kind in (KIND_EVENT, KIND_CONTROL)]
+        runtime.inbox.append(message)
+        self._schedule(runtime.instance_id)
+
+    def _load_new_instance(self, instance_id: str, name: str, execution_id: str,
+                           input_text: str | None, parent: tuple | None,
+                           message: Message) -> None:
+        runtime = InstanceRuntime(instance_id, name, execution_id, "Pending", input_text, parent,
+                                  Bookkeeping())
+        runtime.inbox.append(message)
+        self._instances[instance_id] = runtime
+        self._schedule(instance_id)
+
+    def _log_outcome(self, runtime: InstanceRuntime, status: str, output: Any,
+                     continued: bool) -> None:
+        if continued:
+            logger.info("Instance %s of %s continued as new", runtime.instance_id, runtime.name)
+        elif status == "Completed":
+            logger.info("Instance %s of %s completed", runtime.instance_id, runtime.name)
+        elif status == "Failed":
+            logger.warning("Instance %s of %s failed: %s", runtime.instance_id, runtime.name,
+                           output)
+
+    async def _terminate(self, runtime: InstanceRuntime, selection: Selection,
+                         started: dict[str, Any], now: datetime) -> None:
+        timestamp = h.format_time(now)
+        reason = selection.terminate.get("Input")
+        events = [started, selection.terminate,
+                  h.event(h.EXECUTION_COMPLETED, timestamp, OrchestrationStatus=5,
+                          Result=_compact(reason)),
+                  h.event(h.ORCHESTRATOR_COMPLETED, timestamp)]
+        played = [_played(e) for e in events]
+
+        def change(connection: sqlite3.Connection) -> dict[str, Any]:
+            connection.execute("DELETE FROM inbox WHERE instance_id=?", (runtime.instance_id,))
+            _append_history(connection, runtime.instance_id, runtime.execution_id,
+                            len(runtime.played), played)
+            _update_instance(connection, runtime.instance_id, "Terminated", reason, None,
+                             runtime.bookkeeping.to_json(), timestamp)
+            return {"parent": self._notify_parent(connection, runtime, "Terminated", reason,
+                                                  timestamp)}
+
+        ids = await self._store.submit(change)
+        runtime.status = "Terminated"
+        self._instances.pop(runtime.instance_id, None)
+        if ids["parent"]:
+            self._deliver(*ids["parent"])
+        logger.info("Instance %s of %s terminated: %s", runtime.instance_id, runtime.name, reason)
+
+    async def _record_controls(self, runtime: InstanceRuntime, selection: Selection,
+                               started: dict[str, Any], now: datetime) -> None:
+        """Record suspend/resume (and dropped stale messages) without running the orchestrator."""
+        timestamp = h.format_time(now)
+        played = []
+        if selection.controls:
+            events = [started, *selection.controls, h.event(h.ORCHESTRATOR_COMPLETED, timestamp)]
+            played = [_played(e) for e in events]
+        status = selection.status if selection.controls else runtime.status
+
+        def change(connection: sqlite3.Connection) -> None:
+            _delete_messages(connection, [m.message_id for m in selection.consumed])
+            _append_history(connection, runtime.instance_id, runtime.execution_id,
+                            len(runtime.played), played)
+            _update_instance(connection, runtime.instance_id, status, None, None,
+                             runtime.bookkeeping.to_json(), timestamp)
+
+        await self._store.submit(change)
+        consumed = {m.message_id for m in selection.consumed}
+        runtime.inbox = [m for m in runtime.inbox if m.message_id not in consumed]
+        runtime.played.extend(played)
+        runtime.status = status
+
+    # ----------------------------------------------------------------- activities
+
+    def _dispatch_activity(self, work_id: int, instance_id: str, execution_id: str,
+                           task_id: int, name: str, input_text: str | None) -> None:
+        task = asyncio.create_task(
+            self._run_activity(work_id, instance_id, execution_id, task_id, name, input_text)
+        )
+        self._activity_tasks.add(task)
+        task.add_done_callback(self._activity_tasks.discard)
+
+    async def _run_activity(self, work_id: int, instance_id: str, execution_id: str,
+                            task_id: int, name: str, input_text: str | None) -> None:
+        async with self._activity_slots:
+            event = await self._call_activity(instance_id, task_id, name, input_text)
+
+        def change(connection: sqlite3.Connection) -> int | None:
+            connection.execute("DELETE FROM work_items WHERE work_id=?", (work_id,))
+            row = connection.execute(
+                "SELECT execution_id, status FROM instances WHERE instance_id=?", (instance_id,)
+            ).fetchone()
+            if row is None or row[0] != execution_id or row[1] in TERMINAL_STATUSES:
+                return None
+            return _insert_message(connection, instance_id, execution_id, KIND_COMPLETION,
+                                   task_id, 0.0, event)
+
+        message_id = await self._store.submit(change)
+        if message_id is not None:
+            self._deliver(instance_id, Message(message_id, execution_id, KIND_COMPLETION,
+                                               task_id, 0.0, event))
+
+    async def _call_activity(self, instance_id: str, task_id: int, name: str,
+                             input_text: str | None) -> dict[str, Any]:
+        timestamp = h.format_time(h.utc_now())
+        function = self._app.function(name)
+        if function is None or function.trigger_type != ACTIVITY_TRIGGER:
+            reason = (f"The function '{name}' doesn't exist, is disabled, or is not an activity "
+                      "function.")
+            logger.warning("Instance %s scheduled activity %s: %s", instance_id, name, reason)
+            return h.event(h.TASK_FAILED, timestamp, TaskScheduledId=task_id, Reason=reason,
+                           Details=None)
+        try:
+            result = await self._invoker.invoke(
+                function, trigger=meta.Datum(type="string", value=input_text or "null")
+            )
+        except Exception as failure:
+            error = failure.error if isinstance(failure, InvocationError) else failure
+            logger.warning("Activity %s of instance %s (task %d) failed: %s: %s",
+                           function.name, instance_id, task_id, type(error).__name__, error)
+            details = {"Message": f"{type(error).__name__}: {error}",
+                       "StackTrace": "".join(traceback.format_exception(error))}
+            return h.event(
+                h.TASK_FAILED, timestamp, TaskScheduledId=task_id,
+                Reason=f"Activity function '{function.name}' failed: "
+                       f"{type(error).__name__}: {error}",
+                Details=_compact(details),
+            )
+        value = result.return_value.value if result.return_value is not None else "null"
+        return h.event(h.TASK_COMPLETED, timestamp, TaskScheduledId=task_id, Result=value)
+
+    # ----------------------------------------------------------------- client operations
+
+    async def start_new(self, name: str, instance_id: str | None, input_text: str | None) -> str:
+        """Create an instance (Pending) and queue its ExecutionStarted message."""
+        function = self._app.function(name)
+        if function is None or function.trigger_type != ORCHESTRATION_TRIGGER:
+            raise UnknownOrchestratorError(
+                f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator "
+                "function."
+            )
+        instance_id = instance_id or uuid.uuid4().hex
+        execution_id = uuid.uuid4().hex
+
+        def change(connection: sqlite3.Connection) -> Message:
+            status = _instance_status(connection, instance_id)
+            if status not in (None, *TERMINAL_STATUSES):
+                raise InstanceExistsError(
+                    f"An Orchestration instance with the status {status} already exists."
+                )
+            return _create_instance(connection, instance_id, function.name, execution_id,
+                                    input_text, None, self.owner)
+
+        message = await self._store.submit(change)
+        self._load_new_instance(instance_id, function.name, execution_id, input_text, None,
+                                message)
+        logger.info("Instance %s of %s scheduled", instance_id, function.name)
+        return instance_id
+
+    async def send(self, instance_id: str, kind: str, event: dict[str, Any]) -> None:
+        """Queue an external event or a control event for a non-terminal instance."""
+
+        def change(connection: sqlite3.Connection) -> int:
+            status = _instance_status(connection, instance_id)
+            if status is None:
+                raise InstanceNotFoundError(instance_id)
+            if status in TERMINAL_STATUSES:
+                raise InstanceExistsError(status)
+            return _insert_message(connection, instance_id, None, kind, None, 0.0, event)
+
+        message_id = await self._store.submit(change)
+        self._deliver(instance_id, Message(message_id, None, kind, None, 0.0, event))
+
+    async def raise_event(self, instance_id: str, name: str, input_text: str) -> None:
+        timestamp = h.format_time(h.utc_now())
+        await self.send(instance_id, KIND_EVENT,
+                        h.event(h.EVENT_RAISED, timestamp, Name=name, Input=input_text))
+
+    async def control(self, instance_id: str, event_type: int, reason: str | None) -> None:
+        timestamp = h.format_time(h.utc_now())
+        fields = {"Input": reason} if event_type == h.EXECUTION_TERMINATED else {"Reason": reason}
+        await self.send(instance_id, KIND_CONTROL, h.event(event_type, timestamp, **fields))
+
+    async def purge(self, instance_ids: list[str]) -> int:
+        """Delete terminal instances with their history; return how many were deleted."""
+
+        def change(connection: sqlite3.Connection) -> int:
+            deleted = 0
+            for instance_id in instance_ids:
+                if _instance_status(connection, instance_id) not in TERMINAL_STATUSES:
+                    continue
+                for table in ("history", "inbox", "work_items", "instances"):
+                    connection.execute(f"DELETE FROM {table} WHERE instance_id=?", (instance_id,))
+                deleted += 1
+            return deleted
+
+        return await self._store.submit(change)
+
+    @property
+    def reader(self) -> sqlite3.Connection:
+        """The hub connection for reads on the event loop thread (committed state only)."""
+        return self._store.reader
+
+
+def _instance_status(connection: sqlite3.Connection, instance_id: str) -> str | None:
+    row = connection.execute(
+        "SELECT status FROM instances WHERE instance_id=?", (instance_id,)
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _insert_message(connection: sqlite3.Connection, instance_id: str, execution_id: str | None,
+                    kind: str, task_id: int | None, visible_at: float,
+                    event: dict[str, Any]) -> int:
+    cursor = connection.execute(
+        "INSERT INTO inbox (instance_id, execution_id, kind, task_id, visible_at, event)"
+        " VALUES (?,?,?,?,?,?)",
+        (instance_id, execution_id, kind, task_id, visible_at, _compact(event)),
+    )
+    return cursor.lastrowid
+
+
+def _delete_messages(connection: sqlite3.Connection, message_ids: list[int]) -> None:
+    connection.executemany("DELETE FROM inbox WHERE message_id=?", [(i,) for i in message_ids])
+
+
+def _append_history(connection: sqlite3.Connection, instance_id: str, execution_id: str,
+                    start: int, played: list[str]) -> None:
+    connection.executemany(
+        "INSERT INTO history (instance_id, sequence, execution_id, event) VALUES (?,?,?,?)",
+        [(instance_id, start + offset, execution_id, text) for offset, text in enumerate(played)],
+    )
+
+
+def _update_instance(connection: sqlite3.Connection, instance_id: str, status: str,
+                     output: Any, custom_status: str | None, bookkeeping: str,
+                     timestamp: str) -> None:
+    connection.execute(
+        "UPDATE instances SET status=?, output=?, bookkeeping=?, last_updated_time=?,"
+        " custom_status=COALESCE(?, custom_status) WHERE instance_id=?",
+        (status, None if output is None else _compact(output), bookkeeping, timestamp,
+         custom_status, instance_id),
+    )
+
+
+def _create_instance(connection: sqlite3.Connection, instance_id: str, name: str,
+                     execution_id: str, input_text: str | None, parent: tuple | None,
+                     owner: str) -> Message:
+    timestamp = h.format_time(h.utc_now())
+    for table in ("history", "inbox", "work_items"):
+        connection.execute(f"DELETE FROM {table} WHERE instance_id=?", (instance_id,))
+    connection.execute(
+        "INSERT OR REPLACE INTO instances (instance_id, execution_id, name, status, input,"
+        " created_time, last_updated_time, parent_instance_id, parent_execution_id,"
+        " parent_task_id, bookkeeping, lease_owner) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (instance_id, execution_id, name, "Pending", input_text, timestamp, timestamp,
+         *(parent or (None, None, None)), Bookkeeping().to_json(), owner),
+    )
+    started = _execution_started(instance_id, name, execution_id, input_text, parent, timestamp)
+    message_id = _insert_message(connection, instance_id, execution_id, KIND_START, None, 0.0,
+                                 started)
+    return Message(message_id, execution_id, KIND_START, None, 0.0, started)
+
+
+def _execution_started(instance_id: str, name: str, execution_id: str, input_text: str | None,
+                       parent: tuple | None, timestamp: str) -> dict[str, Any]:
+    parent_instance = None
+    if parent is not None:
+        parent_instance = {"OrchestrationInstance": {"InstanceId": parent[0],
+                                                     "ExecutionId": parent[1]},
+                           "TaskScheduleId": parent[2]}
+    return h.event(
+        h.EXECUTION_STARTED, timestamp, Name=name, Input=input_text, Version="",
+        OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": execution_id},
+        ParentInstance=parent_instance,
+    )
+
+
+def _continue_as_new(connection: sqlite3.Connection, runtime: InstanceRuntime,
+                     execution_id: str, input_text: str | None, timestamp: str) -> Message:
+    connection.execute("DELETE FROM history WHERE instance_id=?", (runtime.instance_id,))
+    connection.execute(
+        "DELETE FROM inbox WHERE instance_id=? AND kind NOT IN (?, ?)",
+        (runtime.instance_id, KIND_EVENT, KIND_CONTROL),
+    )
+    connection.execute(
+        "UPDATE instances SET execution_id=?, input=?, status=?, output=NULL, bookkeeping=?"
+        " WHERE instance_id=?",
+        (execution_id, input_text, "ContinuedAsNew", Bookkeeping().to_json(),
+         runtime.instance_id),
+    )
+    started = _execution_started(runtime.instance_id, runtime.name, execution_id, input_text,
+                                 runtime.parent, timestamp)
+    message_id = _insert_message(connection, runtime.instance_id, execution_id, KIND_START, None,
+                                 0.0, started)
+    return Message(message_id, execution_id, KIND_START, None, 0.0, started)
+
+
+def utc_from_epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)

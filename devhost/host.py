@@ -1,0 +1,207 @@
+"""Run one Function App: load it, serve HTTP and the Durable API, start the extensions."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import importlib
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from aiohttp import web
+
+from devhost.context import HostContext, Stoppable
+from devhost.durable.api import DurableHttpApi
+from devhost.durable.engine import DurableEngine
+from devhost.durable.store import TaskHubStore
+from devhost.http_triggers import HttpTriggers
+from devhost.invoker import Invoker
+from devhost.keys import load_or_create_keys
+from devhost.loader import DURABLE_TRIGGERS, HTTP_TRIGGER, LoadedApp, LoadError, load_app
+
+logger = logging.getLogger("devhost")
+
+EXTENSION_MODULES = ("devhost.servicebus", "devhost.gateway")
+TASK_HUB_FILE = "taskhub.sqlite"
+LOCK_FILE = "host.lock"
+
+
+class StartupError(Exception):
+    """The host cannot start; the message says why and what to do."""
+
+
+def import_optional(name: str) -> ModuleType | None:
+    """Import a devhost module that another part of the project may not have delivered yet.
+
+    NOTE: only a missing module (or its missing parent package) is skipped; remove this
+    tolerance once devhost.servicebus, devhost.gateway and devhost.traces are in the tree.
+    """
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        missing = error.name or ""
+        if name == missing or (name.startswith(missing + ".") and missing.startswith("devhost.")):
+            return None
+        raise
+
+
+def _lock_state_dir(state_dir: Path) -> Any:
+    handle = open(state_dir / LOCK_FILE, "w")  # noqa: SIM115 - held open for the host's lifetime
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as error:
+        handle.close()
+        raise StartupError(
+            f"Another devhost is using the state folder {state_dir}. Stop it or pass --state."
+        ) from error
+    return handle
+
+
+def _bind(port: int) -> socket.socket:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("127.0.0.1", port))
+    except OSError as error:
+        listener.close()
+        raise StartupError(f"Cannot listen on 127.0.0.1:{port}: {error}. Pass another --port.") \
+            from error
+    listener.listen(1024)
+    listener.setblocking(False)
+    return listener
+
+
+def function_table(app: LoadedApp, handled: set[str]) -> str:
+    """Format the indexed functions, their triggers and routes as a table."""
+    rows = [("Function", "Trigger", "Route / details")]
+    for function in app.functions:
+        trigger = function.trigger
+        if function.trigger_type == HTTP_TRIGGER:
+            methods = ",".join(sorted(function.methods)) if function.methods else "ANY"
+            prefix = f"/{app.route_prefix}" if app.route_prefix else ""
+            detail = f"{methods} {prefix}/{function.route.template} [{function.auth_level}]"
+        else:
+            detail = ", ".join(f"{k}={v}" for k, v in trigger.items()
+                               if k not in ("type", "name", "direction"))
+        if function.trigger_type not in handled:
+            detail = (detail + " " if detail else "") + "(not run by devhost)"
+        rows.append((function.name, function.trigger_type, detail))
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    return "\n".join(f"  {r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]}" for r in rows)
+
+
+class Host:
+    """One running devhost: HTTP server, Durable engine and extensions over one state folder."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.app_dir = Path(args.app).resolve()
+        self.state_dir = Path(args.state).resolve() if args.state else self.app_dir / ".devhost"
+        self._extensions: list[Stoppable] = []
+
+    async def run(self) -> None:
+        """Start everything, print the ready line, and serve until SIGINT or SIGTERM."""
+        started = time.monotonic()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        lock = _lock_state_dir(self.state_dir)
+        try:
+            app = load_app(self.app_dir, self.state_dir)
+        except LoadError as error:
+            lock.close()
+            raise StartupError(str(error)) from error
+
+        keys = load_or_create_keys(self.state_dir)
+        durable_options = app.host_json.get("extensions", {}).get("durableTask", {})
+        threads = max(32, int(durable_options.get("maxConcurrentActivityFunctions", 0)))
+        executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="devhost-function")
+        asyncio.get_running_loop().set_default_executor(executor)
+        invoker = Invoker(str(self.app_dir), executor)
+        store = TaskHubStore(self.state_dir / TASK_HUB_FILE)
+        engine = DurableEngine(app, store, invoker)
+
+        listener = _bind(self.args.port)
+        port = listener.getsockname()[1]
+        base_url = f"http://127.0.0.1:{port}"
+        durable_api = DurableHttpApi(engine, keys)
+        invoker.register_input("durableClient", durable_api.client_binding(base_url))
+
+        application = web.Application(client_max_size=100 * 1024 * 1024)
+        durable_api.add_routes(application)
+        HttpTriggers(app, invoker, keys).add_routes(application)
+        runner = web.AppRunner(application, access_log=None, handle_signals=False)
+        await runner.setup()
+        await web.SockSite(runner, listener).start()
+        await engine.start()
+
+        context = HostContext(
+            app_dir=str(self.app_dir), state_dir=str(self.state_dir), functions=app.functions,
+            invoker=invoker, host_json=app.host_json, settings=app.settings, base_url=base_url,
+            args=self.args, keys=keys, logger=logging.getLogger("devhost.extension"),
+            extras={"engine": engine, "durable_api": durable_api},
+        )
+        handled = await self._start_extensions(context)
+
+        print(f"Functions in {self.app_dir}:\n{function_table(app, handled)}", flush=True)
+        elapsed = time.monotonic() - started
+        print(f"devhost ready on {base_url} (state {self.state_dir}, {elapsed:.2f} s)", flush=True)
+
+        await self._wait_for_stop_signal()
+        logger.info("Stopping devhost")
+        for extension in reversed(self._extensions):
+            await extension.stop()
+        await runner.cleanup()
+        await engine.stop()
+        store.close()
+        executor.shutdown(wait=False, cancel_futures=True)
+        lock.close()
+        print("devhost stopped", flush=True)
+
+    async def _start_extensions(self, context: HostContext) -> set[str]:
+        """Start each present extension module; return the trigger types now served."""
+        handled = {HTTP_TRIGGER, *DURABLE_TRIGGERS}
+        for name in EXTENSION_MODULES:
+            module = import_optional(name)
+            if module is None:
+                continue
+            started = await module.start(context)
+            if started is not None:
+                self._extensions.append(started)
+            handled.update(getattr(module, "TRIGGER_TYPES", ()))
+        return handled
+
+    @staticmethod
+    async def _wait_for_stop_signal() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signal_number, stop.set)
+        await stop.wait()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signal_number)
+
+
+def run_host(args: argparse.Namespace) -> int:
+    """Run the host to completion; print a clear error and return 1 when it cannot start."""
+    logging.basicConfig(
+        level=os.environ.get("DEVHOST_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        asyncio.run(Host(args).run())
+    except StartupError as error:
+        print(f"devhost: start-up failed: {error}", file=sys.stderr, flush=True)
+        return 1
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    return 0

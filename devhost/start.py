@@ -1,0 +1,21 @@
+"""The `start` command: run a Function App folder on this machine."""
+
+from __future__ import annotations
+
+import argparse
+
+from devhost.host import run_host
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("start", help="run a Function App folder until stopped")
+    parser.add_argument("--app", default=".", help="folder holding function_app.py (default .)")
+    parser.add_argument("--port", type=int, default=7071,
+                        help="loopback port for HTTP and the Durable API; 0 picks a free one")
+    parser.add_argument("--state", default=None,
+                        help="state folder for keys, task hub and broker (default <app>/.devhost)")
+    parser.add_argument("--gateway-port", type=int, default=8080,
+                        help="loopback port of the API Management stand-in (default 8080)")
+    parser.add_argument("--no-gateway", action="store_true",
+                        help="do not start the API Management stand-in")
+    parser.set_defaults(handler=run_host)
