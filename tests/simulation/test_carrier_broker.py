@@ -1,0 +1,97 @@
+"""The carrier served from the real embedded broker: requests in, carrier events out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from adapters.messaging import message_properties
+from devhost.servicebus.client import OutgoingMessage, ServiceBusClient
+from domain.messages import CARRIER_EVENTS, CARRIER_REQUESTS, CloudEvent, ShipmentRequested
+from domain.orders import Address
+from simulation.bus import Broker
+from simulation.carrier import Carrier, CarrierProfile
+from simulation.catalog import REPO_ROOT
+from simulation.run import serve_carrier
+
+CONFIG = REPO_ROOT / "infra" / "servicebus" / "Config.json"
+FAST = CarrierProfile("test", (0.0, 0.01), (0.0, 0.01))
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    ServiceBusClient(tmp_path, config=CONFIG).close()
+    return tmp_path
+
+
+def _request(order_id: str) -> CloudEvent:
+    data = ShipmentRequested(
+        shipment_id=f"shp-{order_id}",
+        order_id=order_id,
+        store_id="s1",
+        ship_to=Address(name="A", street="1 Road", city="Town", state="NY", postal_code="10001"),
+        items=[{"productId": "p1", "quantity": 1}],
+    )
+    return CloudEvent(
+        id=f"{order_id}/ShipmentRequested",
+        source="/ajbikes/shipments",
+        type="ShipmentRequested",
+        subject=order_id,
+        time=datetime.now(UTC),
+        data=data,
+    )
+
+
+async def _serve_until(state_dir: Path, done, timeout: float = 5.0) -> None:
+    broker = Broker(state_dir)
+    stop = asyncio.Event()
+    carrier = Carrier(FAST, broker.send, seed=1)
+    serving = asyncio.create_task(serve_carrier(carrier, broker, stop))
+    try:
+        async with asyncio.timeout(timeout):
+            while not done():
+                await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await serving
+        await carrier.close()
+        broker.close()
+
+
+async def test_carrier_answers_a_request_on_carrier_events(state_dir: Path):
+    with ServiceBusClient(state_dir) as client:
+        client.send(CARRIER_REQUESTS, OutgoingMessage(**message_properties(_request("o1"))))
+
+        await _serve_until(state_dir, lambda: len(client.peek(CARRIER_EVENTS, 10)) == 2)
+        answers = client.peek(CARRIER_EVENTS, 10)
+
+    assert [message.subject for message in answers] == ["ShipmentDispatched", "ShipmentDelivered"]
+    assert [message.correlation_id for message in answers] == ["o1", "o1"]
+    assert [json.loads(message.body)["id"] for message in answers] == [
+        message.message_id for message in answers
+    ]
+
+
+async def test_carrier_completes_the_request_message(state_dir: Path):
+    with ServiceBusClient(state_dir) as client:
+        client.send(CARRIER_REQUESTS, OutgoingMessage(**message_properties(_request("o1"))))
+
+        await _serve_until(state_dir, lambda: len(client.peek(CARRIER_EVENTS, 10)) == 2)
+
+        assert client.peek(CARRIER_REQUESTS, 10) == []
+
+
+async def test_invalid_request_is_dead_lettered_with_the_reason(state_dir: Path):
+    dead_letters = f"{CARRIER_REQUESTS}/$DeadLetterQueue"
+    with ServiceBusClient(state_dir) as client:
+        client.send(CARRIER_REQUESTS, OutgoingMessage(body=b"not json", message_id="bad-1"))
+
+        await _serve_until(state_dir, lambda: len(client.peek(dead_letters, 10)) == 1)
+        (dead,) = client.peek(dead_letters, 10)
+
+    assert dead.dead_letter_reason == "InvalidCarrierRequest"
+    assert "not JSON" in dead.dead_letter_error_description
