@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         "run", help="start devhost, the carrier and a workload, then print a summary"
     )
     run.add_arguments(run_parser)
-    parser.add_argument("--log-level", default="WARNING",
+    run_parser.add_argument("--log-level", default="WARNING",
                         help="logging level of the simulation itself (default WARNING)")
     args = parser.parse_args(argv)
 

@@ -50,7 +50,7 @@ class ApiClient:
         self._session: aiohttp.ClientSession | None = None
         self._limit = asyncio.Semaphore(concurrency)
         self.throttled = 0
-        """How many 429 answers the client waited out."""
+        """Count of 429 responses the client waited out."""
 
     async def __aenter__(self) -> ApiClient:
         connector = aiohttp.TCPConnector(limit=0)

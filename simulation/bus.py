@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 64
 IDLE_CHECK_SECONDS = 0.005
-"""How often an idle receiver asks SQLite whether another process wrote to the broker."""
+"""Interval at which an idle receiver checks whether another process wrote to the broker."""
 MAX_IDLE_SECONDS = 1.0
 """An idle receiver tries the entity at least this often, for scheduled messages and locks."""
 

@@ -1,4 +1,4 @@
-"""Simulate the carrier: an outside system that answers shipment requests with shipment events.
+"""Simulate the carrier: an outside system that responds to shipment requests with shipment events.
 
 For each ShipmentRequested the carrier draws a plan from its profile: how long until it
 collects the parcel, how long until it delivers, and whether it delivers, fails to deliver or
@@ -43,7 +43,7 @@ Send = Callable[[CloudEvent], Awaitable[None]]
 
 
 class Outcome(StrEnum):
-    """How a shipment ends on the carrier's side."""
+    """The end of a shipment on the carrier's side."""
 
     DELIVERED = "Delivered"
     """Collected, then delivered."""
@@ -85,12 +85,12 @@ PROFILES = {
     "demo": CarrierProfile("demo", (0.5, 3.0), (1.0, 5.0)),
     "realistic": CarrierProfile("realistic", (2 * 3600, 24 * 3600), (24 * 3600, 4 * 24 * 3600)),
 }
-"""Named profiles; `instant` answers at once, `realistic` takes hours to days."""
+"""Named profiles; `instant` responds at once, `realistic` takes hours to days."""
 
 
 @dataclass(frozen=True)
 class ShipmentPlan:
-    """What the carrier will do for one shipment."""
+    """The carrier's plan for one shipment: delays, outcome, tracking number and event ids."""
 
     outcome: Outcome
     dispatch_after: float

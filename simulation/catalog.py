@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "bikestores"
-"""Where the BikeStores CSV files are looked for when `--data` is not given."""
+"""Default folder of the BikeStores CSV files, used when `--data` is not given."""
 
 REQUIRED_FILES = ("stores.csv", "products.csv", "stocks.csv")
 REPLAY_FILES = ("customers.csv", "orders.csv", "order_items.csv")
@@ -39,7 +39,7 @@ class SourceStatus(IntEnum):
 
 @dataclass(frozen=True)
 class Store:
-    """A shop that holds stock and ships orders."""
+    """A shop that keeps stock and ships orders."""
 
     store_id: str
     name: str

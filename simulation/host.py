@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
 LOG_FILE = "simulation-devhost.log"
+READY_LINE = b"devhost ready on "
 
 
 class HostFailed(RuntimeError):
@@ -108,7 +109,7 @@ async def start_host(
 
 
 async def _wait_ready(host: RunningHost, log_offset: int) -> None:
-    """Wait for a ready line written after `log_offset` and for the gateway to listen."""
+    """Wait for devhost's ready line written after `log_offset` and for the gateway to listen."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + READY_TIMEOUT_SECONDS
 
@@ -131,7 +132,7 @@ async def _wait_ready(host: RunningHost, log_offset: int) -> None:
 def _has_ready_line(path: Path, offset: int) -> bool:
     with contextlib.suppress(FileNotFoundError), path.open("rb") as handle:
         handle.seek(offset)
-        return any(b"ready" in line.lower() for line in handle)
+        return any(line.startswith(READY_LINE) for line in handle)
     return False
 
 

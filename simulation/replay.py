@@ -2,10 +2,10 @@
 
 The stock table of the data set is one snapshot, and three years of orders against it alone
 leave 3,640 units short. The supplier therefore restocks as a shop would, with a periodic
-review: every `review_days` of the replay clock it compares each product's inventory position
-(on hand plus in transit, after every order placed so far) with a reorder point, and below it
-orders enough to reach the reorder point plus a reorder quantity. The delivery arrives as a
-StockReceived event `lead_days` later, before that day's orders.
+review. Every `review_days` of the replay clock it compares each product's inventory position
+(on hand plus in transit, after every order placed so far) with a reorder point. Below it, the
+supplier orders enough to reach the reorder point plus a reorder quantity. The delivery
+arrives as a StockReceived event `lead_days` later, before that day's orders.
 
 A reorder point covers the largest demand of any `review_days + lead_days` window that starts
 on a review day, so an order placed up to the next delivery always finds its stock. The
@@ -58,7 +58,7 @@ class Delivery:
 
 @dataclass(frozen=True)
 class ReplayStep:
-    """What happens on one replay day: deliveries first, then the orders placed that day."""
+    """One replay day: its deliveries, which come first, then the orders placed that day."""
 
     day: date
     deliveries: tuple[Delivery, ...]
@@ -158,7 +158,7 @@ def schedule(catalog: Catalog, deliveries: list[Delivery]) -> list[ReplayStep]:
 def shortfalls(catalog: Catalog, steps: list[ReplayStep]) -> list[tuple[SourceOrder, Pair, int]]:
     """Return every order line that the stock on hand could not cover when it was placed.
 
-    Every order is counted as taking its stock for good, as a completed order does; the saga
+    Every order is counted as taking its stock for good, as a completed order does. The saga
     releases the stock of a cancelled order, so the real run has at least this much on hand.
     """
     on_hand = dict(catalog.stock)

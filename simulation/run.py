@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import time
@@ -39,26 +40,30 @@ from simulation.workload import Driver, Workload, generate, replay
 log = logging.getLogger(__name__)
 
 DEFAULT_STATE_DIR = REPO_ROOT / ".devhost"
+SUMMARY_FILE = "simulation-summary.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of `python -m simulation run`."""
-    what = parser.add_mutually_exclusive_group()
-    what.add_argument("--orders", type=int, default=100,
-                      help="number of generated orders to place (default 100)")
-    what.add_argument("--replay", action="store_true",
-                      help="replay the 1,615 BikeStores orders instead of generating orders")
+    workload = parser.add_mutually_exclusive_group()
+    workload.add_argument("--orders", type=int, default=100,
+                          help="number of generated orders to place (default 100)")
+    workload.add_argument("--replay", action="store_true",
+                          help="replay the 1,615 BikeStores orders instead of generating orders")
+
     parser.add_argument("--exit", action="store_true",
                         help="exit after the summary; exit code 1 when an order is unfinished "
                         "or the stock check failed")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="demo",
                         help="carrier delays: instant, fast, demo (seconds) or realistic "
                         "(hours to days); default demo")
+
     parser.add_argument("--catalog", choices=("auto", "bikestores", "sample"), default="auto",
                         help="catalog to sell from; auto uses BikeStores when its folder exists, "
                         "else the built-in sample")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR,
                         help=f"folder of the BikeStores CSV files (default {DEFAULT_DATA_DIR})")
+
     parser.add_argument("--state", type=Path, default=DEFAULT_STATE_DIR,
                         help="devhost state folder; the run writes nothing outside it "
                         f"(default {DEFAULT_STATE_DIR})")
@@ -66,22 +71,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Functions host port; 0 picks a free one (default 7071)")
     parser.add_argument("--gateway-port", type=int, default=8080,
                         help="gateway port; 0 picks a free one (default 8080)")
+
     parser.add_argument("--rate", type=float, default=20.0,
                         help="generated orders placed per second (default 20)")
     parser.add_argument("--cancel-rate", type=float, default=0.05,
                         help="share of generated orders the customer cancels, 0..1 (default 0.05)")
+
     parser.add_argument("--failure-rate", type=float, default=None,
                         help="share of shipments whose delivery fails, 0..1 (default: profile's)")
     parser.add_argument("--no-show-rate", type=float, default=None,
                         help="share of shipments the carrier never collects, 0..1 "
                         "(default: profile's)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+
     parser.add_argument("--days-per-second", type=float, default=30.0,
                         help="replay clock: BikeStores days played per second (default 30)")
     parser.add_argument("--review-days", type=int, default=7,
                         help="replay restock: days between stock reviews (default 7)")
     parser.add_argument("--lead-days", type=int, default=3,
                         help="replay restock: days from a reorder to its delivery (default 3)")
+
     parser.add_argument("--dispatch-deadline", type=int, default=10,
                         help="seconds the saga waits for the carrier to collect (default 10)")
     parser.add_argument("--delivery-deadline", type=int, default=60,
@@ -141,6 +150,9 @@ async def _simulate(
 
     for line in summary.lines():
         print(line)
+    summary_path = host.state_dir / SUMMARY_FILE
+    summary_path.write_text(json.dumps(summary.to_json(), indent=2), encoding="utf-8")
+    print(f"Summary written to {summary_path}")
     _print_urls(host)
     return summary
 

@@ -96,7 +96,7 @@ class RunSummary:
     dead_letters: dict[str, int] = field(default_factory=dict)
     stock: StockCheck | None = None
     cancel_requests: Counter[str] = field(default_factory=Counter)
-    """Customer cancellation requests by HTTP answer (accepted, refused)."""
+    """Customer cancellation requests by HTTP response (accepted, refused)."""
 
     @property
     def unfinished(self) -> int:
@@ -107,6 +107,26 @@ class RunSummary:
         """Whether every order is final and the stock check passed."""
         stock_ok = self.stock is not None and self.stock.passed
         return self.unfinished == 0 and stock_ok
+
+    def to_json(self) -> dict:
+        """Return the summary as a JSON-compatible dict, for scripts and tests."""
+        return {
+            "orders": self.orders,
+            "elapsedSeconds": round(self.elapsed_seconds, 3),
+            "statuses": dict(self.statuses),
+            "byGroup": {label: dict(counts) for label, counts in self.by_group.items()},
+            "unfinished": self.unfinished,
+            "durations": None if self.durations is None else vars(self.durations),
+            "deadLetters": self.dead_letters,
+            "stockCheck": None if self.stock is None else {
+                "pairs": self.stock.pairs,
+                "passed": self.stock.passed,
+                "mismatches": len(self.stock.mismatches),
+                "reservedLeft": self.stock.reserved_left,
+            },
+            "cancelRequests": dict(self.cancel_requests),
+            "ok": self.ok,
+        }
 
     def lines(self) -> list[str]:
         """Format the summary as text lines for the terminal."""

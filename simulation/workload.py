@@ -53,7 +53,7 @@ class PlannedOrder:
     group: str
     """The label the summary groups the order under (its store, or its source status)."""
     cancel_after: float | None = None
-    """Seconds after placing at which the customer asks to cancel; None for never."""
+    """Seconds after placing at which the customer requests a cancellation; None for never."""
     outcome: Outcome | None = None
     """The carrier's outcome for a scripted replay; None to draw it from the profile."""
 
@@ -99,9 +99,9 @@ def generate(
     return Workload(orders)
 
 
-# How the outcome of a BikeStores order maps onto the saga: completed orders are delivered,
-# rejected ones are cancelled by the customer at once, and pending or processing ones are
-# never collected by the carrier, so the dispatch deadline cancels them.
+# Each BikeStores status mapped onto the saga as (cancel after seconds, carrier outcome).
+# Completed orders are delivered. Rejected ones are cancelled by the customer at once.
+# Pending and processing ones are never collected, so the dispatch deadline cancels them.
 SOURCE_OUTCOMES = {
     SourceStatus.COMPLETED: (None, Outcome.DELIVERED),
     SourceStatus.REJECTED: (0.0, Outcome.NO_SHOW),
@@ -282,7 +282,7 @@ class Driver:
     def _finish(self, order_id: str, status: str) -> None:
         tracked = self._orders.get(order_id)
         if tracked is None:
-            # The event can overtake the POST's answer; keep it until the order id is known.
+            # The event can overtake the POST's response, so keep it until the order id is known.
             self._early_finals[order_id] = status
             return
         if not tracked.final.done():

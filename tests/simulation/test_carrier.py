@@ -1,4 +1,4 @@
-"""The carrier's seeded plans and its answers to shipment requests."""
+"""The carrier's seeded plans and its responses to shipment requests."""
 
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ async def test_delivered_shipment_sends_dispatch_then_delivery():
     assert outbox.types("o1") == ["ShipmentDispatched", "ShipmentDelivered"]
 
 
-async def test_carrier_events_are_valid_envelopes_with_the_order_as_subject():
+async def test_carrier_events_are_valid_envelopes():
     outbox = Outbox()
     carrier = Carrier(FAST, outbox.send, seed=1)
 
@@ -182,7 +182,7 @@ async def test_repeated_request_is_carried_out_once():
     assert outbox.types("o1") == ["ShipmentDispatched", "ShipmentDelivered"]
 
 
-async def test_repeated_request_gets_the_same_event_ids_from_a_restarted_carrier():
+async def test_restarted_carrier_reuses_event_ids():
     first, second = Outbox(), Outbox()
 
     for outbox in (first, second):

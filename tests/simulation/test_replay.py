@@ -7,8 +7,15 @@ from decimal import Decimal
 
 import pytest
 
-from simulation.catalog import DEFAULT_DATA_DIR, Catalog, SourceLine, SourceOrder, SourceStatus
-from simulation.catalog import load_bikestores, sample_catalog
+from simulation.catalog import (
+    DEFAULT_DATA_DIR,
+    Catalog,
+    SourceLine,
+    SourceOrder,
+    SourceStatus,
+    load_bikestores,
+    sample_catalog,
+)
 from simulation.replay import (
     RestockPolicy,
     plan_deliveries,
@@ -80,7 +87,7 @@ def test_no_delivery_when_stock_covers_the_demand():
     assert plan_deliveries(catalog, RestockPolicy()) == []
 
 
-def test_schedule_puts_deliveries_and_orders_of_a_day_together():
+def test_schedule_groups_steps_by_day():
     orders = [_order("1", date(2020, 1, 1), 4), _order("2", date(2020, 1, 1), 1)]
     catalog = _catalog(orders, stock=0)
     deliveries = plan_deliveries(catalog, RestockPolicy(lead_days=2))

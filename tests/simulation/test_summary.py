@@ -36,7 +36,7 @@ def test_durations_of_nothing_are_none():
     assert durations([]) is None
 
 
-def test_stock_check_passes_when_every_unit_is_accounted_for():
+def test_stock_check_passes_when_conserved():
     check = check_stock({("s1", "p1"): 10}, {("s1", "p1"): (6, 1, 3)})
 
     assert check.passed
