@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from devhost.context import HostContext, Stoppable
 
+# Trigger types this extension runs, for devhost's start-up table.
+TRIGGER_TYPES = ("serviceBusTrigger",)
+
 
 async def start(host: HostContext) -> Stoppable | None:
     """Start the trigger dispatch of the embedded broker; None without a Service Bus trigger."""

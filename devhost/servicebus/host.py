@@ -22,16 +22,19 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from devhost.servicebus.client import ChangeWatcher, ServiceBusClient, add_listener, remove_listener
 from devhost.servicebus.config import (
+    ConfigError,
     Namespace,
     find_config,
     load_config,
     with_implicit_entities,
 )
-from devhost.servicebus.messages import ReceivedMessage
+from devhost.servicebus.messages import OutgoingMessage, ReceivedMessage
 from devhost.servicebus.metadata import trigger_data, trigger_metadata
 from devhost.servicebus.store import MessageLockLostError, subscription_path
 
 if TYPE_CHECKING:
+    from azure.functions import meta
+
     from devhost.context import HostContext
     from devhost.invoker import Invoker
     from devhost.loader import FunctionInfo
@@ -39,6 +42,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("devhost.servicebus")
 
 SERVICE_BUS_TRIGGER = "serviceBusTrigger"
+SERVICE_BUS_OUTPUT = "serviceBus"
+SERVICE_BUS_BINDINGS = (SERVICE_BUS_TRIGGER, SERVICE_BUS_OUTPUT)
 DEFAULT_MAX_CONCURRENT_CALLS = 16
 DEFAULT_LOCK_RENEWAL_SECONDS = 300.0
 # How often the host checks the broker file for commits from other processes. The check is a
@@ -53,15 +58,26 @@ T = TypeVar("T")
 
 
 async def start(host: HostContext) -> ServiceBusHost | None:
-    """Define the entities and start a receiver per Service Bus trigger; None without triggers."""
-    triggers = [f for f in host.functions if f.trigger_type == SERVICE_BUS_TRIGGER]
-    config_path = find_config(Path(host.app_dir), host.settings, dict(os.environ))
-    if not triggers and config_path is None:
-        return None
+    """Define the entities and start a receiver per Service Bus trigger; None without triggers.
 
-    namespace = load_config(config_path) if config_path else Namespace()
-    namespace = with_implicit_entities(namespace, [f.trigger for f in triggers])
+    An invalid entity definition (a setting outside the emulator's limits, an unsupported
+    filter) stops devhost's start-up with a message naming the entity and the rule.
+    """
+    from devhost.host import StartupError
+
+    triggers = [f for f in host.functions if f.trigger_type == SERVICE_BUS_TRIGGER]
+    bindings = [b for f in host.functions for b in f.bindings if b["type"] in SERVICE_BUS_BINDINGS]
+    try:
+        config_path = find_config(Path(host.app_dir), host.settings, dict(os.environ))
+        if not bindings and config_path is None:
+            return None
+        namespace = load_config(config_path) if config_path else Namespace()
+    except ConfigError as error:
+        raise StartupError(str(error)) from error
+
+    namespace = with_implicit_entities(namespace, bindings)
     client = ServiceBusClient(host.state_dir, config=namespace)
+    host.invoker.register_output(SERVICE_BUS_OUTPUT, OutputSender(client).send)
     released = client.release_stale_locks()
     if released:
         logger.info("Released %d message locks held by a host that is no longer running.", released)
@@ -96,6 +112,20 @@ def _timespan_seconds(text: str) -> float:
     """Parse a host.json TimeSpan such as `00:05:00` (hh:mm:ss) into seconds."""
     hours, minutes, seconds = (float(part) for part in str(text).split(":"))
     return hours * 3600 + minutes * 60 + seconds
+
+
+class OutputSender:
+    """Sends the values a function sets on a `serviceBus` output binding."""
+
+    def __init__(self, client: ServiceBusClient):
+        self._client = client
+
+    async def send(
+        self, function: FunctionInfo, binding: dict[str, Any], datum: meta.Datum
+    ) -> None:
+        entity = binding.get("queueName") or binding.get("topicName")
+        message = OutgoingMessage(body=datum.value)
+        await asyncio.get_running_loop().run_in_executor(None, self._client.send, entity, message)
 
 
 def trigger_entity(function: FunctionInfo) -> str:
@@ -170,6 +200,8 @@ class ServiceBusHost:
 
     async def _watch(self) -> None:
         watcher = ChangeWatcher(self.client.state_dir)
+        # A commit made before the watcher took its baseline would go unnoticed; look once.
+        self._wake_all()
         try:
             while True:
                 await asyncio.sleep(WATCH_INTERVAL_SECONDS)
