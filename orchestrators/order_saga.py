@@ -250,8 +250,8 @@ class _Saga:
     def compensate(self, reason: str) -> Steps:
         """Undo the steps done, newest first, then end with the order Cancelled.
 
-        A compensating activity that fails after its retries fails the orchestration,
-        because no further undo is possible; the instance then needs an operator.
+        NOTE: a compensating activity that fails after its retries fails the orchestration,
+        because no further undo is possible; an operator then restarts or rewinds the instance.
         """
         self.compensating = True
         self._log("compensating", reason=reason, undo=list(reversed(self.undo)))

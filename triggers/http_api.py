@@ -133,6 +133,8 @@ async def place_order(
     except ValidationFailed as invalid:
         return problems.invalid_request(req, "the order has invalid fields", invalid.errors)
 
+    # NOTE: two first requests with the same key that arrive together can both find no
+    # instance and both start one; the Durable extension then decides which start wins.
     if derived:
         existing = await client.get_status(order_id, show_input=True)
         if existing:
@@ -171,12 +173,7 @@ def _repeat_response(
     order: PlaceOrder,
     existing: df.DurableOrchestrationStatus,
 ) -> func.HttpResponse:
-    stored = existing.input_
-    if isinstance(stored, str):
-        stored = json.loads(stored)
-    stored_order = stored.get("order") if isinstance(stored, dict) else None
-
-    if stored_order != order.to_document():
+    if _started_with(existing).get("order") != order.to_document():
         return problems.problem(
             req,
             422,
@@ -228,11 +225,16 @@ async def get_order(
 
 def _order_from_saga_input(order_id: str, status: df.DurableOrchestrationStatus) -> dict:
     # The saga has not recorded the order yet: show the request it was started with.
+    return {"id": order_id, **_started_with(status).get("order", {}), "status": None}
+
+
+def _started_with(status: df.DurableOrchestrationStatus) -> dict[str, Any]:
+    """Return the saga input an instance was started with, or {} if it has none."""
+    # Instances started from Python keep their input as JSON text.
     stored = status.input_
     if isinstance(stored, str):
         stored = json.loads(stored)
-    order = stored.get("order", {}) if isinstance(stored, dict) else {}
-    return {"id": order_id, **order, "status": None}
+    return stored if isinstance(stored, dict) else {}
 
 
 async def get_order_status(
@@ -277,6 +279,8 @@ async def cancel_order(
     ):
         return _not_cancellable(req, order_id, status)
 
+    # NOTE: a dispatch that reaches the saga after this check wins over the cancellation, so
+    # a 202 means "requested"; the order's status says whether it was cancelled.
     try:
         await client.raise_event(order_id, SagaEvent.CANCEL_REQUESTED.value, {"reason": reason})
     except Exception as error:  # the SDK raises a plain Exception for 404 and 410

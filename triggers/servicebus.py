@@ -4,6 +4,11 @@ The Python Service Bus binding completes a message when the function returns and
 it when the function raises, so Service Bus redelivers it and dead-letters it after the
 queue's max delivery count. A message that cannot be used therefore raises an error naming
 the problem and the message id; nothing is dropped without a log line.
+
+NOTE: the plain Python binding (azure-functions 1.26) cannot dead-letter a message at once
+or set the dead-letter reason. An unusable message is therefore tried max-delivery-count
+times and dead-lettered with Service Bus's own reason (MaxDeliveryCountExceeded), and the
+error log names the actual problem.
 """
 
 from __future__ import annotations
