@@ -1,1 +1,1 @@
-"""Port implementations (Cosmos DB, SQLite, Service Bus, embedded broker) and the composition root."""
+"""Port implementations: Cosmos DB and SQLite stores, Service Bus publishers, composition."""

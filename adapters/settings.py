@@ -97,8 +97,12 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise SettingsError(f"setting {name}={raw!r} is not a whole number; set it to a positive integer") from None
+        raise SettingsError(
+            f"setting {name}={raw!r} is not a whole number; set it to a positive integer"
+        ) from None
 
     if value <= 0:
-        raise SettingsError(f"setting {name}={value} must be positive; set it to a positive integer")
+        raise SettingsError(
+            f"setting {name}={value} must be positive; set it to a positive integer"
+        )
     return value
