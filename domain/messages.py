@@ -108,7 +108,7 @@ class ShipmentRequested(EventData):
 
 
 class ShipmentCancellationRequested(EventData):
-    """The carrier is told not to pick up a shipment."""
+    """A request to the carrier not to pick up a shipment."""
 
     shipment_id: Identifier
     order_id: Identifier
@@ -166,7 +166,7 @@ class StockReceived(EventData):
 
 @dataclass(frozen=True)
 class EventSpec:
-    """What an event type carries, where it travels, and who publishes it."""
+    """The payload model, Service Bus entity and publishing source of one event type."""
 
     data: type[EventData]
     entity: str

@@ -21,8 +21,8 @@ Count = Annotated[int, Field(ge=0)]
 class StockItem(CamelModel):
     """The stock document of one product at one store (`stock` container, partition `/storeId`).
 
-    `on_hand` is what can still be reserved; reserved and shipped quantities are kept per order
-    id, so each order's share can be released, committed or returned exactly once.
+    `on_hand` is the quantity that can still be reserved. Reserved and shipped quantities are
+    kept per order id, so each order's share is released, committed or returned only once.
     """
 
     id: Identifier
@@ -73,7 +73,7 @@ def empty_item(store_id: str, product_id: str) -> StockItem:
 def reserve(items: Mapping[str, StockItem], order_id: str, lines: list[OrderLine]) -> Reservation:
     """Reserve every line of an order from `items` (keyed by product id), or none of them.
 
-    A line whose item already holds the order's reservation or shipment counts as reserved,
+    A line whose item already has the order's reservation or shipment counts as reserved,
     so a repeat returns `reserved=True` with no items to write. Products missing from `items`
     have nothing on hand.
     """
@@ -104,7 +104,7 @@ def reserve(items: Mapping[str, StockItem], order_id: str, lines: list[OrderLine
 
 
 def release(item: StockItem, order_id: str) -> StockItem:
-    """Put the order's reservation back on hand; no-op when the order holds none."""
+    """Put the order's reservation back on hand; no-op when the order has none."""
     if order_id not in item.reservations:
         return item
 
@@ -116,7 +116,7 @@ def release(item: StockItem, order_id: str) -> StockItem:
 
 
 def commit(item: StockItem, order_id: str) -> StockItem:
-    """Move the order's reservation to shipped; no-op when the order holds no reservation."""
+    """Move the order's reservation to shipped; no-op when the order has no reservation."""
     if order_id not in item.reservations:
         return item
 
