@@ -101,6 +101,16 @@ class OrchestrationReplay:
         while not self.is_done and self.has_open_activity():
             self.complete_activity(results.get(self.open_activity().name))
 
+    def run_activities(self, activities: dict[str, Any]) -> None:
+        """Run each scheduled activity with the given functions, until the saga waits or ends.
+
+        `activities` maps an activity name to a callable taking the decoded input, the way
+        the worker calls an activity function with its input binding.
+        """
+        while not (self.is_done or self.failed) and self.has_open_activity():
+            call = self.open_activity()
+            self.complete_activity(activities[call.name](call.input))
+
     def fail_activity(self, reason: str, failures: int, max_attempts: int) -> None:
         """Fail the open activity `failures` times, as the host's retry loop records it.
 
