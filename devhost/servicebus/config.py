@@ -217,6 +217,10 @@ def parse_settings(props: dict[str, Any], where: str) -> EntitySettings:
     _check_range(
         where, "DefaultMessageTimeToLive", settings.default_message_ttl, 1.0, MAX_TTL_SECONDS
     )
+    if settings.requires_session:
+        raise ConfigError(
+            f"{where}: RequiresSession is not supported by the embedded broker; set it to false."
+        )
     for forward in ("ForwardTo", "ForwardDeadLetteredMessagesTo"):
         if props.get(forward):
             raise ConfigError(

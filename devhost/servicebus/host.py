@@ -75,6 +75,8 @@ async def start(host: HostContext) -> ServiceBusHost | None:
     except ConfigError as error:
         raise StartupError(str(error)) from error
 
+    for function in triggers:
+        check_supported(function, StartupError)
     namespace = with_implicit_entities(namespace, bindings)
     client = ServiceBusClient(host.state_dir, config=namespace)
     host.invoker.register_output(SERVICE_BUS_OUTPUT, OutputSender(client).send)
@@ -93,6 +95,21 @@ async def start(host: HostContext) -> ServiceBusHost | None:
     service = ServiceBusHost(client, triggers, host.invoker, _service_bus_options(host.host_json))
     service.start()
     return service
+
+
+def check_supported(function: FunctionInfo, error: type[Exception]) -> None:
+    """Reject trigger options whose behaviour devhost does not reproduce."""
+    trigger = function.trigger
+    if str(trigger.get("cardinality", "one")).lower() == "many":
+        raise error(
+            f"Service Bus trigger '{function.name}' uses cardinality 'many' (batches), which "
+            "devhost does not run. Use cardinality 'one' (the default)."
+        )
+    if trigger.get("isSessionsEnabled"):
+        raise error(
+            f"Service Bus trigger '{function.name}' enables sessions, which devhost does not run. "
+            "Set is_sessions_enabled=False."
+        )
 
 
 def _service_bus_options(host_json: dict[str, Any]) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,10 @@ from typing import Any
 # Application property values the broker stores exactly (JSON types). Service Bus also allows
 # dates, GUIDs and bytes; a caller converts those to strings first.
 PROPERTY_TYPES = (str, int, float, bool, type(None))
+
+# The emulator's and the Standard tier's maximum message size. The broker counts the body and
+# the JSON of the properties, an estimate of the AMQP size Service Bus measures.
+MAX_MESSAGE_BYTES = 256 * 1024
 
 # ServiceBusReceivedMessage.State values, as the Functions host serialises the enum.
 STATE_ACTIVE = 0
@@ -68,6 +73,12 @@ class OutgoingMessage:
                     f"Application property {name!r}={value!r} has type {type(value).__name__}; "
                     "use str, int, float, bool or None (convert dates and GUIDs to strings)."
                 )
+        size = len(self.body_bytes()) + len(json.dumps(self.application_properties))
+        if size > MAX_MESSAGE_BYTES:
+            raise ValueError(
+                f"Message {self.message_id} is {size} bytes; the maximum is {MAX_MESSAGE_BYTES}. "
+                "Send a reference to the data instead of the data."
+            )
         if self.time_to_live is not None and self.time_to_live.total_seconds() <= 0:
             raise ValueError(f"time_to_live {self.time_to_live} must be positive.")
         if self.scheduled_enqueue_time is not None and self.scheduled_enqueue_time.tzinfo is None:

@@ -392,3 +392,8 @@ def test_change_watcher_sees_a_send_from_another_process(tmp_path, client):
 
     assert unchanged is False
     assert changed is True
+
+
+def test_message_over_the_size_limit_is_rejected(client):
+    with pytest.raises(ValueError, match="maximum is 262144"):
+        client.send("work", OutgoingMessage(body=b"x" * (256 * 1024 + 1), message_id="big"))

@@ -125,3 +125,10 @@ def test_config_setting_naming_a_missing_file_fails(tmp_path):
 
 def test_no_config_file_means_no_definition(tmp_path):
     assert find_config(tmp_path, {}, {}) is None
+
+
+def test_sessions_are_rejected_naming_the_entity():
+    document = {"Queues": [{"Name": "q", "Properties": {"RequiresSession": True}}]}
+
+    with pytest.raises(ConfigError, match="queue 'q': RequiresSession"):
+        parse_namespace(document, "test")
