@@ -10,6 +10,7 @@ expression it does not implement, naming it and its file.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from devhost.context import HostContext
@@ -25,7 +26,9 @@ logger = logging.getLogger("devhost.gateway")
 
 def apim_dir_for(host: HostContext) -> Path:
     """Return the app's apim folder: DEVHOST_APIM_DIR, relative to the app folder, or apim/."""
-    configured = host.settings.get(APIM_DIR_SETTING) or DEFAULT_APIM_DIR
+    configured = (
+        host.settings.get(APIM_DIR_SETTING) or os.environ.get(APIM_DIR_SETTING) or DEFAULT_APIM_DIR
+    )
     return Path(host.app_dir) / configured
 
 
@@ -43,7 +46,9 @@ async def start(host: HostContext) -> Gateway | None:
         "functions-base-url": host.base_url,
         "functions-key": host.keys.default_function_key,
     }
-    config = load_config(apim_dir, host.settings, provided)
+    # Core Tools and devhost put the app's Values into the environment; Values win.
+    settings = {**os.environ, **host.settings}
+    config = load_config(apim_dir, settings, provided)
     subscriptions = load_or_create_subscriptions(Path(host.state_dir))
 
     runtime = Runtime(config, subscriptions, new_backend_session(), logger)

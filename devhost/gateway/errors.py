@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from devhost.host import StartupError
 
-class GatewayConfigError(Exception):
-    """The apim/ folder holds something the gateway cannot load or does not implement."""
+
+class GatewayConfigError(StartupError):
+    """The apim/ folder holds something the gateway cannot load or does not implement.
+
+    It is a StartupError, so `devhost start` prints the message and exits non-zero.
+    """
 
 
 @dataclass

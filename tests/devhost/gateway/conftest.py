@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from gateway_support import REPOSITORY, RecordingBackend, backend_app, free_port, host_context
+from gateway_support import (
+    REPOSITORY,
+    DevhostProcess,
+    RecordingBackend,
+    backend_app,
+    free_port,
+    host_context,
+)
 
 from devhost import gateway
 
@@ -39,3 +46,12 @@ async def start_gateway(tmp_path: Path) -> AsyncIterator[Callable]:
     yield start
     for running in started:
         await running.stop()
+
+
+@pytest.fixture(scope="session")
+def devhost(tmp_path_factory):
+    """`python -m devhost start` for the saga app with its gateway, shared by the slow tests."""
+    host = DevhostProcess(tmp_path_factory.mktemp("devhost-state"))
+    host.start()
+    yield host
+    host.stop()

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,3 +78,66 @@ def host_context(
         keys=HostKeys(master="master-key", function_keys={"default": FUNCTION_KEY}, system_keys={}),
         logger=logging.getLogger("devhost"),
     )
+
+
+class DevhostProcess:
+    """`python -m devhost start` for the repository's app, as a subprocess on free ports."""
+
+    def __init__(self, state_dir: Path, environment: dict[str, str] | None = None) -> None:
+        self.state_dir = state_dir
+        self.port = free_port()
+        self.gateway_port = free_port()
+        self.environment = {**os.environ, **(environment or {})}
+        self.process: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def backend_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the host and wait for its ready line; fail with its output when it exits."""
+        command = [
+            sys.executable, "-m", "devhost", "start", "--app", str(REPOSITORY),
+            "--port", str(self.port), "--gateway-port", str(self.gateway_port),
+            "--state", str(self.state_dir),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            command,
+            cwd=REPOSITORY,
+            env=self.environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + timeout
+        for line in self.process.stdout:
+            self.output.append(line)
+            if line.startswith("devhost ready"):
+                return
+            if time.monotonic() > deadline:
+                break
+        self.stop()
+        raise RuntimeError("devhost did not become ready:\n" + "".join(self.output))
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def subscription_key(self) -> str:
+        data = json.loads((self.state_dir / "apim-subscriptions.json").read_text())
+        return data["subscriptions"][0]["primaryKey"]
+
+    def function_key(self) -> str:
+        data = json.loads((self.state_dir / "keys.json").read_text())
+        return data["functionKeys"]["default"]

@@ -1,0 +1,103 @@
+"""The gateway in front of the saga app, both run by `python -m devhost start`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.slow
+
+ORDER = {
+    "storeId": "1",
+    "customerId": "259",
+    "lines": [{"productId": "8", "quantity": 1, "unitPrice": 1799.99}],
+    "shipTo": {
+        "name": "Johnathan Velazquez",
+        "street": "9680 E. Somerset Street",
+        "city": "Fairport",
+        "state": "NY",
+        "postalCode": "14450",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def key_header(devhost) -> dict[str, str]:
+    return {"Ocp-Apim-Subscription-Key": devhost.subscription_key()}
+
+
+def test_start_up_prints_gateway_and_keys(devhost):
+    output = "".join(devhost.output)
+
+    assert f"API Management gateway on {devhost.gateway_url}" in output
+    assert devhost.subscription_key() in output
+
+
+def test_place_order_without_key_is_401(devhost):
+    response = requests.post(f"{devhost.gateway_url}/orders", json=ORDER, timeout=10)
+
+    assert response.status_code == 401
+    assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_placed_order_links_point_at_gateway(devhost, key_header):
+    response = requests.post(
+        f"{devhost.gateway_url}/orders", json=ORDER, headers=key_header, timeout=10
+    )
+    body = response.json()
+
+    assert response.status_code == 202
+    assert response.headers["Location"] == f"{devhost.gateway_url}/orders/{body['orderId']}"
+    assert body["links"]["status"] == f"{devhost.gateway_url}/orders/{body['orderId']}/status"
+    assert devhost.backend_url not in response.text
+
+
+def test_location_and_status_links_work_at_gateway(devhost, key_header):
+    placed = requests.post(
+        f"{devhost.gateway_url}/orders", json=ORDER, headers=key_header, timeout=10
+    )
+    order_id = placed.json()["orderId"]
+
+    order = requests.get(placed.headers["Location"], headers=key_header, timeout=10)
+    status = requests.get(placed.json()["links"]["status"], headers=key_header, timeout=10)
+
+    assert order.status_code == 200
+    assert order.json()["id"] == order_id
+    assert status.status_code == 200
+    assert status.json()["orderId"] == order_id
+
+
+def test_invalid_order_is_400_problem_from_app(devhost, key_header):
+    response = requests.post(
+        f"{devhost.gateway_url}/orders", json={"storeId": ""}, headers=key_header, timeout=10
+    )
+
+    assert response.status_code == 400
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    assert response.json()["errors"]
+
+
+def test_function_key_never_in_any_response(devhost, key_header):
+    function_key = devhost.function_key()
+    gateway = devhost.gateway_url
+    calls = [
+        ("POST", "/orders", {"json": ORDER, "headers": key_header}),
+        ("POST", "/orders", {"data": b"{not json", "headers": key_header}),
+        ("GET", "/orders/unknown-order", {"headers": key_header}),
+        ("GET", "/orders/unknown-order/status", {"headers": key_header}),
+        ("POST", "/orders/unknown-order/cancel", {"headers": key_header}),
+        ("GET", "/shipments/shp-unknown", {"headers": key_header}),
+        ("GET", "/stores/1/stock/8", {"headers": key_header}),
+        ("GET", "/api/orders", {"headers": key_header}),
+        ("GET", "/orders/unknown-order", {}),
+        ("POST", "/orders", {"data": b"x" * 70_000, "headers": key_header}),
+    ]
+
+    for method, path, options in calls:
+        response = requests.request(method, gateway + path, timeout=10, **options)
+        headers = json.dumps(dict(response.headers))
+        assert function_key not in headers, f"{method} {path} leaked it in a header"
+        assert function_key not in response.text, f"{method} {path} leaked it in the body"
+        assert response.status_code < 500, f"{method} {path} gave {response.status_code}"
