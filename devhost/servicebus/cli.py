@@ -49,7 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     peek = commands.add_parser("peek", help="show messages without locking them")
     peek.add_argument("entity", help="queue, topic/Subscriptions/name, or .../$DeadLetterQueue")
-    peek.add_argument("--count", type=int, default=10, help="most messages to show (default 10)")
+    peek.add_argument(
+        "--count", type=int, default=10, help="maximum number of messages to show (default 10)"
+    )
     peek.add_argument("--from-sequence", type=int, default=0, help="first sequence number")
     peek.set_defaults(handler=peek_messages)
 
@@ -70,14 +72,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     dead = commands.add_parser("dead-letters", help="list dead letters with reason and description")
     dead.add_argument("entity", nargs="?", help="queue or subscription (default: every entity)")
-    dead.add_argument("--count", type=int, default=100, help="most per entity (default 100)")
+    dead.add_argument(
+        "--count", type=int, default=100, help="maximum number per entity (default 100)"
+    )
     dead.set_defaults(handler=list_dead_letters)
 
     resubmit = commands.add_parser("resubmit", help="move dead letters back to their entity")
     resubmit.add_argument("entity", help="queue or topic/Subscriptions/name")
-    which = resubmit.add_mutually_exclusive_group(required=True)
-    which.add_argument("--message-id", help="resubmit the dead letters with this message id")
-    which.add_argument("--all", action="store_true", help="resubmit every dead letter")
+    selection = resubmit.add_mutually_exclusive_group(required=True)
+    selection.add_argument("--message-id", help="resubmit the dead letters with this message id")
+    selection.add_argument("--all", action="store_true", help="resubmit every dead letter")
     resubmit.set_defaults(handler=resubmit_dead_letters)
 
 
@@ -218,7 +222,7 @@ def _resubmit(client: ServiceBusClient, args: argparse.Namespace) -> int:
 
 
 def describe(message: ReceivedMessage) -> dict[str, Any]:
-    """A JSON-ready view of a message: the body as text when it is UTF-8, and every property."""
+    """Return a JSON-ready view of a message: the body as text when it is UTF-8, every property."""
     try:
         body: Any = message.body.decode("utf-8")
     except UnicodeDecodeError:

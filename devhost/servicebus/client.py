@@ -2,8 +2,9 @@
 
 The broker is a SQLite file (`<state>/servicebus.sqlite3`) shared by every process that opens it:
 devhost's trigger dispatch, the app's embedded publisher, the carrier simulator and the
-operator commands. Delivery is at least once: a receiver locks messages (peek-lock) and
-completes, abandons or dead-letters them; a lock that runs out makes the message available again.
+operator commands. Delivery is at least once. A receiver locks messages (peek-lock) and
+completes, abandons or dead-letters them, and a lock that runs out makes the message
+available again.
 
 Receivers learn of new messages in two ways: a sender in the same process calls the listeners
 registered with `add_listener` right after its commit, and `ChangeWatcher` notices commits from
@@ -201,7 +202,10 @@ def _lock_token(message: ReceivedMessage) -> str:
 
 
 def _owner_is_gone(owner: str) -> bool:
-    """An owner `pid:<pid>:<id>` whose process no longer exists (PID reuse is not detected)."""
+    """Tell whether the process of an owner `pid:<pid>:<id>` no longer exists.
+
+    NOTE: a process id the system has reused looks alive, so that lock waits for its expiry.
+    """
     try:
         pid = int(owner.split(":")[1])
     except (IndexError, ValueError):

@@ -1,6 +1,6 @@
 """Subscription rules: correlation filters and a parsed (never evaluated) subset of SQL filters.
 
-A filter sees a message as a mapping of system properties (`sys.*`, named as in Service Bus SQL:
+A filter reads a message as a mapping of system properties (`sys.*`, named as in Service Bus SQL:
 MessageId, CorrelationId, Label, To, ReplyTo, SessionId, ReplyToSessionId, ContentType) and its
 application properties. SQL comparisons follow three-valued logic: a comparison with a missing
 property is unknown, and a message matches only when the expression is true.
@@ -38,7 +38,7 @@ class FilterError(ValueError):
 
 @dataclass(frozen=True)
 class MessageView:
-    """What a filter reads from a message: system properties and application properties."""
+    """The system properties and application properties of a message, as filters read them."""
 
     system: Mapping[str, Any]
     application: Mapping[str, Any]
@@ -83,7 +83,7 @@ def parse_rule(data: Mapping[str, Any]) -> Rule:
 
 
 def matches_any(rules: tuple[Rule, ...], message: MessageView) -> bool:
-    """A subscription without rules takes every message (the default TrueFilter)."""
+    """Tell whether any rule matches; a subscription without rules takes every message."""
     return not rules or any(rule.matches(message) for rule in rules)
 
 

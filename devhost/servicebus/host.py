@@ -1,8 +1,8 @@
 """Feed the app's Service Bus triggers from the embedded broker, as the Functions host does.
 
-One receiver per `serviceBusTrigger` function locks messages from its queue or subscription,
-invokes the function through the worker's converters, completes the message on success and
-abandons it when the function raises, so the delivery count rises until the broker
+One receiver per `serviceBusTrigger` function locks messages from its queue or subscription
+and invokes the function through the worker's converters. It completes the message on success
+and abandons it when the function raises, so the delivery count rises until the broker
 dead-letters it. Each receiver runs at most `extensions.serviceBus.maxConcurrentCalls`
 invocations at once (host.json, default 16) and renews locks of long invocations for up to
 `maxAutoLockRenewalDuration` (default five minutes).
@@ -48,8 +48,9 @@ DEFAULT_MAX_CONCURRENT_CALLS = 16
 DEFAULT_LOCK_RENEWAL_SECONDS = 300.0
 # How often the host checks the broker file for commits from other processes. The check is a
 # read of SQLite's in-memory change counter, so a short interval costs little.
+# NOTE: polling, so a message from another process waits 1 ms on average before dispatch.
 WATCH_INTERVAL_SECONDS = 0.002
-# The longest a receiver sleeps without any signal, as a safety net.
+# The maximum time a receiver sleeps without any signal, as a safety net.
 IDLE_RECHECK_SECONDS = 1.0
 # How long stop() waits for running invocations before cancelling them.
 DRAIN_SECONDS = 5.0
@@ -132,7 +133,7 @@ def _timespan_seconds(text: str) -> float:
 
 
 class OutputSender:
-    """Sends the values a function sets on a `serviceBus` output binding."""
+    """The sender of the values a function sets on a `serviceBus` output binding."""
 
     def __init__(self, client: ServiceBusClient):
         self._client = client
@@ -146,7 +147,7 @@ class OutputSender:
 
 
 def trigger_entity(function: FunctionInfo) -> str:
-    """The queue or `topic/Subscriptions/name` path a trigger receives from."""
+    """Return the queue or `topic/Subscriptions/name` path a trigger receives from."""
     trigger = function.trigger
     if trigger.get("queueName"):
         return trigger["queueName"]
@@ -164,7 +165,8 @@ class ServiceBusHost:
         options: dict[str, float],
     ):
         self.client = client
-        # One thread owns every broker call, so the event loop never waits on SQLite.
+        # The dispatch makes every broker call on this one thread, so the event loop does not
+        # wait on SQLite.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="servicebus")
         self._receivers = [
             TriggerReceiver(function, client, invoker, self._call, options)
@@ -229,7 +231,7 @@ class ServiceBusHost:
 
 
 class TriggerReceiver:
-    """Receives from one entity for one function and settles each message after the call."""
+    """The receiver of one function: it locks messages and settles each after the call."""
 
     def __init__(
         self,

@@ -60,7 +60,7 @@ class OutgoingMessage:
         return self.body.encode("utf-8") if isinstance(self.body, str) else bytes(self.body)
 
     def system_properties(self) -> dict[str, str]:
-        """The sender's system properties that are set, by attribute name."""
+        """Return the system properties the sender set, by attribute name, with a message id."""
         values = {name: getattr(self, name) for name in SYSTEM_PROPERTIES}
         values["message_id"] = values["message_id"] or uuid.uuid4().hex
         return {name: value for name, value in values.items() if value is not None}

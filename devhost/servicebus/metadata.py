@@ -1,8 +1,8 @@
 """Build a Service Bus trigger's data and metadata as the Functions host sends them to the worker.
 
-The host (Service Bus extension 5.x with the out-of-process worker) types trigger metadata as
-follows: strings as `string`; every other value (numbers, dates, the state enum, dictionaries)
-as Newtonsoft JSON in a `json` datum, so DeliveryCount arrives as `json "1"` and a date as
+The host (Service Bus extension 5.x with the out-of-process worker) sends strings as `string`
+datums. It sends every other value (numbers, dates, the state enum, dictionaries) as
+Newtonsoft JSON in a `json` datum, so DeliveryCount arrives as `json "1"` and a date as
 `json "\"2026-12-04T20:00:00.1234567Z\""`. UserProperties is always present, because the
 worker's converter tells a single message from a batch by it. TimeToLive is sent only when it
 fits HH:MM:SS, because the converter parses nothing longer (a .NET `d.hh:mm:ss` raises).
@@ -53,7 +53,7 @@ ONE_DAY = timedelta(days=1)
 
 
 def trigger_data(message: ReceivedMessage, binding: dict[str, Any]) -> meta.Datum:
-    """The message body: bytes for `dataType: binary` or a body that is not UTF-8, else a string."""
+    """Return the body datum: bytes for `dataType: binary` or a non-UTF-8 body, else a string."""
     if str(binding.get("dataType", "")).lower() == "binary":
         return meta.Datum(message.body, "bytes")
     try:
@@ -65,7 +65,7 @@ def trigger_data(message: ReceivedMessage, binding: dict[str, Any]) -> meta.Datu
 def trigger_metadata(
     message: ReceivedMessage, function_name: str, now: datetime
 ) -> dict[str, meta.Datum]:
-    """Every metadata key the host sends for one message; keys whose value is null are left out."""
+    """Build every metadata key the host sends for one message, leaving out null values."""
     metadata: dict[str, meta.Datum] = {}
     for key, attribute in _STRING_FIELDS.items():
         value = getattr(message, attribute)

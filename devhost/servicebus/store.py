@@ -1,9 +1,9 @@
 """The broker's SQLite file: entities, messages, locks, dead letters and duplicate detection.
 
 Every operation is one short transaction, so any number of processes can share the file (WAL
-mode). Times are seconds since the epoch (UTC). A message row belongs to one receiving entity:
-a queue, or one subscription of a topic; a topic fans a sent message out into one row per
-subscription whose rules match, all with the topic's sequence number.
+mode). Times are seconds since the epoch (UTC). A message row belongs to one receiving entity,
+which is a queue or one subscription of a topic. A topic fans a sent message out into one row
+per subscription whose rules match, all with the topic's sequence number.
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ class BrokerStore:
         self._entities.clear()
 
     def entities(self) -> dict[str, Entity]:
-        """Every recorded entity by path, read from the file once and cached."""
+        """Return every recorded entity by path, read from the file once and cached."""
         with self._lock:
             if not self._entities:
                 for row in self._connection.execute("SELECT * FROM entity ORDER BY path"):
@@ -233,6 +233,8 @@ class BrokerStore:
             )
         for message in messages:
             message.check()
+        # NOTE: a scheduled topic message meets the subscription rules now, at send time;
+        # Service Bus applies them when the message is enqueued.
         targets = self.subscriptions(path) if entity.kind == "topic" else [entity]
 
         sequence_numbers: list[int | None] = []
@@ -526,7 +528,7 @@ class BrokerStore:
         """Move dead letters (one message id, or all) back to their entity as new messages.
 
         They bypass duplicate detection, start with delivery count 0 and a fresh time to live,
-        and keep their body and properties; a subscription's dead letters return to that
+        and keep their body and properties. A subscription's dead letters return to that
         subscription only, not to the topic's other subscriptions.
         """
         entity = self._receiving_entity(split_dead_letter(path)[0])
@@ -553,7 +555,7 @@ class BrokerStore:
             return len(rows)
 
     def next_due(self, path: str, now: float) -> float | None:
-        """The earliest future time a message on path becomes receivable, expires or unlocks."""
+        """Return the earliest future time a message on path becomes receivable or unlocks."""
         with self._lock:
             row = self._connection.execute(
                 "SELECT MIN(t) FROM (SELECT MIN(enqueued_at) AS t FROM message WHERE path = ? "

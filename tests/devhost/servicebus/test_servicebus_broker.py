@@ -109,7 +109,7 @@ def test_abandoned_message_is_delivered_again_at_once(client):
     assert again.delivery_count == 2
 
 
-def test_max_delivery_count_moves_message_to_dead_letter_queue(client):
+def test_max_delivery_count_dead_letters_message(client):
     client.send("work", message("m1"))
     for _ in range(3):
         client.abandon(client.receive("work")[0])
@@ -143,7 +143,7 @@ def test_expired_message_is_dead_lettered_with_ttl_reason(client, clock):
     assert client.peek("work" + DLQ)[0].dead_letter_reason == "TTLExpiredException"
 
 
-def test_expired_message_is_dropped_without_dead_lettering_on_expiration(client, clock):
+def test_expired_message_dropped_without_expiry_dead_lettering(client, clock):
     client.send("no-dlq-on-expiry", message("m1", time_to_live=timedelta(seconds=5)))
 
     clock.advance(5.1)
@@ -298,7 +298,7 @@ def test_sequence_numbers_increase_per_entity(client):
     assert client.send("no-duplicates", message("c")) == [1]
 
 
-def test_resubmit_one_dead_letter_returns_it_as_new_message(client):
+def test_resubmit_one_returns_new_message(client):
     client.send("work", [message("m1"), message("m2")])
     for received in client.receive("work", max_count=2):
         client.dead_letter(received, "Broken", "to be fixed")
@@ -340,7 +340,7 @@ def test_sending_to_unknown_entity_names_the_known_ones(client):
         client.send("missing", message("m1"))
 
 
-def test_locks_of_a_process_that_is_gone_are_released(tmp_path, namespace):
+def test_locks_of_gone_process_are_released(tmp_path, namespace):
     client = ServiceBusClient(tmp_path, config=namespace)
     client.send("work", message("m1"))
     script = (

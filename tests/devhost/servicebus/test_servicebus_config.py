@@ -92,7 +92,7 @@ def test_unsupported_filter_fails_naming_the_subscription_and_rule():
         parse_namespace(document, "test")
 
 
-def test_entities_missing_from_the_file_get_defaults_and_a_warning(caplog):
+def test_missing_entities_get_defaults_and_warning(caplog):
     namespace = parse_namespace({"Queues": [{"Name": "known"}]}, "test")
     triggers = [
         {"type": "serviceBusTrigger", "queueName": "known"},
