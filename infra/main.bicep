@@ -50,6 +50,7 @@ var resourceToken = toLower(uniqueString(subscription().id, environmentName, loc
 var ordersDatabaseName = 'orders'
 var shipmentsDatabaseName = 'shipments'
 var functionAppName = 'func-${resourceToken}'
+var applicationInsightsName = 'appi-${resourceToken}'
 
 resource resourceGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -64,7 +65,7 @@ module monitoring 'modules/monitoring.bicep' = {
     location: location
     tags: tags
     logAnalyticsName: 'log-${resourceToken}'
-    applicationInsightsName: 'appi-${resourceToken}'
+    applicationInsightsName: applicationInsightsName
   }
 }
 
@@ -101,12 +102,18 @@ module serviceBus 'modules/servicebus.bicep' = {
   }
 }
 
+// Read here rather than passed as a module output, so that no output carries a connection string.
+resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  scope: resourceGroup
+  name: applicationInsightsName
+}
+
 // The settings the app reads (adapters/settings.py) and the identity-based connections the
 // Functions host and bindings read. No value carries a key.
 var appSettings = {
   AzureWebJobsStorage__accountName: storage.outputs.name
   AzureWebJobsStorage__credential: 'managedidentity'
-  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.applicationInsightsConnectionString
+  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
   COSMOS__accountEndpoint: cosmos.outputs.endpoint
   COSMOS_ORDERS_DATABASE: ordersDatabaseName
@@ -131,6 +138,10 @@ module functionApp 'modules/functionapp.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     appSettings: appSettings
   }
+  // The app settings read the Application Insights component, which the monitoring module creates.
+  dependsOn: [
+    monitoring
+  ]
 }
 
 module appAccess 'modules/access.bicep' = {

@@ -34,6 +34,3 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' = {
 }
 
 output applicationInsightsName string = applicationInsights.name
-// The connection string names the ingestion endpoint and the component; with local
-// authentication disabled it grants nothing without an Entra token.
-output applicationInsightsConnectionString string = applicationInsights.properties.ConnectionString
