@@ -74,9 +74,9 @@ def free_port() -> int:
 
 
 async def start_host(
-    state_dir: Path, port: int, gateway_port: int, settings: dict[str, str]
+    app_dir: Path, state_dir: Path, port: int, gateway_port: int, settings: dict[str, str]
 ) -> RunningHost:
-    """Start `python -m devhost start` on the repository's app and wait for its ready line.
+    """Start `python -m devhost start` on the app in `app_dir` and wait for its ready line.
 
     `settings` are app settings passed in the environment, where they win over the
     `Values` of local.settings.json. The host's output goes to a log file in the state folder.
@@ -86,7 +86,7 @@ async def start_host(
     log_offset = log_path.stat().st_size if log_path.exists() else 0
     command = [
         sys.executable, "-m", "devhost", "start",
-        "--app", str(REPO_ROOT),
+        "--app", str(app_dir),
         "--port", str(port),
         "--gateway-port", str(gateway_port),
         "--state", str(state_dir),

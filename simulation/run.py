@@ -43,8 +43,26 @@ DEFAULT_STATE_DIR = REPO_ROOT / ".devhost"
 SUMMARY_FILE = "simulation-summary.json"
 
 
+def add_carrier_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options the carrier needs: state folder, profile, rates and seed."""
+    parser.add_argument("--state", type=Path, default=DEFAULT_STATE_DIR,
+                        help="devhost state folder; the run writes nothing outside it "
+                        f"(default {DEFAULT_STATE_DIR})")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="demo",
+                        help="carrier delays: instant, fast, demo (seconds) or realistic "
+                        "(hours to days); default demo")
+    parser.add_argument("--failure-rate", type=float, default=None,
+                        help="share of shipments whose delivery fails, 0..1 (default: profile's)")
+    parser.add_argument("--no-show-rate", type=float, default=None,
+                        help="share of shipments the carrier never collects, 0..1 "
+                        "(default: profile's)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of `python -m simulation run`."""
+    add_carrier_arguments(parser)
+
     workload = parser.add_mutually_exclusive_group()
     workload.add_argument("--orders", type=int, default=100,
                           help="number of generated orders to place (default 100)")
@@ -54,9 +72,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exit", action="store_true",
                         help="exit after the summary; exit code 1 when an order is unfinished "
                         "or the stock check failed")
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="demo",
-                        help="carrier delays: instant, fast, demo (seconds) or realistic "
-                        "(hours to days); default demo")
 
     parser.add_argument("--catalog", choices=("auto", "bikestores", "sample"), default="auto",
                         help="catalog to sell from; auto uses BikeStores when its folder exists, "
@@ -64,9 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR,
                         help=f"folder of the BikeStores CSV files (default {DEFAULT_DATA_DIR})")
 
-    parser.add_argument("--state", type=Path, default=DEFAULT_STATE_DIR,
-                        help="devhost state folder; the run writes nothing outside it "
-                        f"(default {DEFAULT_STATE_DIR})")
+    parser.add_argument("--app", type=Path, default=REPO_ROOT,
+                        help=f"Function App folder devhost runs (default {REPO_ROOT})")
     parser.add_argument("--port", type=int, default=7071,
                         help="Functions host port; 0 picks a free one (default 7071)")
     parser.add_argument("--gateway-port", type=int, default=8080,
@@ -76,13 +90,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="generated orders placed per second (default 20)")
     parser.add_argument("--cancel-rate", type=float, default=0.05,
                         help="share of generated orders the customer cancels, 0..1 (default 0.05)")
-
-    parser.add_argument("--failure-rate", type=float, default=None,
-                        help="share of shipments whose delivery fails, 0..1 (default: profile's)")
-    parser.add_argument("--no-show-rate", type=float, default=None,
-                        help="share of shipments the carrier never collects, 0..1 "
-                        "(default: profile's)")
-    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
 
     parser.add_argument("--days-per-second", type=float, default=30.0,
                         help="replay clock: BikeStores days played per second (default 30)")
@@ -110,7 +117,7 @@ async def run(args: argparse.Namespace) -> int:
     gateway_port = args.gateway_port or free_port()
 
     print(f"Starting devhost on port {port}, gateway on port {gateway_port}, state {state_dir}")
-    host = await start_host(state_dir, port, gateway_port, settings)
+    host = await start_host(args.app.resolve(), state_dir, port, gateway_port, settings)
     broker = Broker(host.state_dir)
     script = Script() if args.replay else None
     carrier = Carrier(_profile(args), broker.send, seed=args.seed, script=script)
@@ -171,6 +178,25 @@ async def serve_carrier(carrier: Carrier, broker: Broker, stop: asyncio.Event) -
             await broker.dead_letter(message, "InvalidCarrierRequest", str(error))
             continue
         await broker.complete(message)
+
+
+async def run_carrier(args: argparse.Namespace) -> int:
+    """Serve carrier requests from the broker in the state folder until Ctrl-C."""
+    broker = Broker(args.state.resolve())
+    carrier = Carrier(_profile(args), broker.send, seed=args.seed)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)
+
+    print(f"Carrier ({args.profile} profile) serving {CARRIER_REQUESTS} in {args.state}; "
+          "Ctrl-C stops it")
+    try:
+        await serve_carrier(carrier, broker, stop)
+    finally:
+        await carrier.close()
+        broker.close()
+    return 0
 
 
 def _load_catalog(args: argparse.Namespace) -> Catalog:

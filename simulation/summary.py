@@ -97,6 +97,10 @@ class RunSummary:
     stock: StockCheck | None = None
     cancel_requests: Counter[str] = field(default_factory=Counter)
     """Customer cancellation requests by HTTP response (accepted, refused)."""
+    placing_seconds: float = 0.0
+    """Seconds from the start until every order was placed and its cancellation sent."""
+    throttled: int = 0
+    """429 responses from the gateway that the driver waited out."""
 
     @property
     def unfinished(self) -> int:
@@ -113,6 +117,8 @@ class RunSummary:
         return {
             "orders": self.orders,
             "elapsedSeconds": round(self.elapsed_seconds, 3),
+            "placingSeconds": round(self.placing_seconds, 3),
+            "throttled": self.throttled,
             "statuses": dict(self.statuses),
             "byGroup": {label: dict(counts) for label, counts in self.by_group.items()},
             "unfinished": self.unfinished,
@@ -130,7 +136,11 @@ class RunSummary:
 
     def lines(self) -> list[str]:
         """Format the summary as text lines for the terminal."""
-        out = [f"Orders: {self.orders} in {self.elapsed_seconds:.1f} s"]
+        out = [
+            f"Orders: {self.orders} in {self.elapsed_seconds:.1f} s "
+            f"(placed within {self.placing_seconds:.1f} s, "
+            f"{self.throttled} gateway 429 responses waited out)"
+        ]
         out.append("  " + _statuses(self.statuses))
         for label, statuses in self.by_group.items():
             out.append(f"  {label}: {_statuses(statuses)}")

@@ -204,6 +204,7 @@ class Driver:
         self._placing: set[asyncio.Task] = set()
         self._failures: list[str] = []
         self._cancels: Counter[str] = Counter()
+        self._placing_seconds = 0.0
         self._progress = Progress(0, sys.stderr.isatty() if progress is None else progress)
 
     async def run(self, workload: Workload, settle_seconds: float) -> RunSummary:
@@ -217,6 +218,7 @@ class Driver:
         try:
             await self._play(workload, started)
             await asyncio.gather(*self._placing)
+            self._placing_seconds = time.monotonic() - started
             await self._settle(settle_seconds)
         finally:
             stop.set()
@@ -338,6 +340,8 @@ class Driver:
             dead_letters=self.broker.dead_letters(),
             stock=await self._check_stock(workload),
             cancel_requests=self._cancels,
+            placing_seconds=self._placing_seconds,
+            throttled=self.api.throttled,
         )
 
     async def _check_stock(self, workload: Workload):
