@@ -6,6 +6,7 @@ import pytest
 
 from adapters.composition import build_ports
 from adapters.cosmos_store import CosmosStore
+from adapters.embedded_servicebus import EmbeddedPublisher
 from adapters.servicebus_publisher import ServiceBusPublisher
 from adapters.settings import load_settings
 from adapters.sqlite_store import SqliteContainer
@@ -46,8 +47,7 @@ def test_azure_settings_build_the_service_bus_publisher(tmp_path):
     assert ports.publisher.namespace == "ajbikes.servicebus.windows.net"
 
 
-def test_empty_settings_build_sqlite_stores_per_service(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "adapters.embedded_servicebus", _EmbeddedModule)
+def test_empty_settings_build_sqlite_stores_per_service(tmp_path):
     ports = build_ports(load_settings({"DEVHOST_STATE_DIR": str(tmp_path)}))
 
     assert all(
@@ -59,19 +59,17 @@ def test_empty_settings_build_sqlite_stores_per_service(tmp_path, monkeypatch):
     ]
 
 
-def test_sqlite_stores_use_the_documented_partition_keys(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "adapters.embedded_servicebus", _EmbeddedModule)
+def test_sqlite_stores_use_the_documented_partition_keys(tmp_path):
     ports = build_ports(load_settings({"DEVHOST_STATE_DIR": str(tmp_path)}))
 
     fields = [store.partition_key_field for store in (ports.orders, ports.stock, ports.shipments)]
     assert fields == ["id", "storeId", "orderId"]
 
 
-def test_empty_settings_build_the_embedded_publisher_on_the_state_folder(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "adapters.embedded_servicebus", _EmbeddedModule)
-
+def test_empty_settings_build_the_embedded_publisher_on_the_state_folder(tmp_path):
     ports = build_ports(load_settings({"DEVHOST_STATE_DIR": str(tmp_path)}))
 
+    assert isinstance(ports.publisher, EmbeddedPublisher)
     assert ports.publisher.state_dir == tmp_path
 
 
@@ -81,10 +79,3 @@ def test_missing_embedded_publisher_module_is_named(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match=r"adapters\.embedded_servicebus"):
         build_ports(load_settings({"DEVHOST_STATE_DIR": str(tmp_path)}))
 
-
-class _EmbeddedModule:
-    """Stands in for adapters.embedded_servicebus, which another part of the project provides."""
-
-    class EmbeddedPublisher:
-        def __init__(self, state_dir):
-            self.state_dir = state_dir
