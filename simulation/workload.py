@@ -219,7 +219,7 @@ class Driver:
             await self._play(workload, started)
             await asyncio.gather(*self._placing)
             self._placing_seconds = time.monotonic() - started
-            await self._settle(settle_seconds)
+            await self._settle(settle_seconds, listener)
         finally:
             stop.set()
             await listener
@@ -291,14 +291,24 @@ class Driver:
             tracked.final.set_result(status)
             self._progress.final += 1
 
-    async def _settle(self, settle_seconds: float) -> None:
+    async def _settle(self, settle_seconds: float, listener: asyncio.Task) -> None:
+        """Wait until every order is final, or until no order ends for `settle_seconds`.
+
+        A listener that stopped with an error (e.g. a missing subscription) ends the wait
+        with that error, since no final status could arrive any more.
+        """
         while True:
             pending = [
                 tracked.final for tracked in self._orders.values() if not tracked.final.done()
             ]
             if not pending:
                 return
-            done, _ = await asyncio.wait(pending, timeout=settle_seconds)
+            done, _ = await asyncio.wait(
+                [*pending, listener], timeout=settle_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+            if listener in done:
+                listener.result()
+                raise RuntimeError(f"the listener on {NOTIFICATIONS} stopped before the run ended")
             if not done:
                 log.warning(
                     "%d orders still unfinished after %.0f s without progress",
