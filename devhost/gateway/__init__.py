@@ -1,10 +1,10 @@
 """devhost's API Management stand-in: serves the app's apim/ folder on its own port.
 
-The gateway reads the OpenAPI document and the policy files of the app's `apim` folder (the
-setting DEVHOST_APIM_DIR, relative to the app folder, names another), enforces the policies it
-implements with API Management's status codes and messages, and forwards to the Functions host
-with the host's function key. It rejects at start-up any policy element, attribute or
-expression it does not implement, naming it and its file.
+The gateway reads the OpenAPI document and the policy files of the app's `apim` folder, or of
+the folder that the setting DEVHOST_APIM_DIR names relative to the app folder. It enforces
+the policies it implements with API Management's status codes and messages, and forwards to
+the Functions host with the host's function key. Any policy element, attribute or expression
+it does not implement stops start-up with the element and its file named.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from devhost.context import HostContext
 from devhost.gateway.config import load_config
+from devhost.gateway.errors import GatewayStartError
 from devhost.gateway.pipeline import Runtime
 from devhost.gateway.server import Gateway, new_backend_session, serve
 from devhost.gateway.subscriptions import load_or_create_subscriptions
@@ -52,7 +53,11 @@ async def start(host: HostContext) -> Gateway | None:
     subscriptions = load_or_create_subscriptions(Path(host.state_dir))
 
     runtime = Runtime(config, subscriptions, new_backend_session(), logger)
-    gateway = await serve(runtime, host.args.gateway_port)
+    try:
+        gateway = await serve(runtime, host.args.gateway_port)
+    except GatewayStartError:
+        await runtime.session.close()
+        raise
     _print_banner(gateway, runtime)
     return gateway
 

@@ -8,10 +8,14 @@ from devhost.host import StartupError
 
 
 class GatewayConfigError(StartupError):
-    """The apim/ folder holds something the gateway cannot load or does not implement.
+    """The apim/ folder contains something the gateway cannot load or does not implement.
 
     It is a StartupError, so `devhost start` prints the message and exits non-zero.
     """
+
+
+class GatewayStartError(StartupError):
+    """The gateway cannot listen on its port."""
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Each element class names the attributes and sections it supports. Anything else in a file,
 an element, an attribute, a child or a policy expression, stops start-up with the file named,
-so a policy is never silently skipped. `<base />` is kept as a marker and expanded when the
+so no policy is skipped without notice. `<base />` is kept as a marker and expanded when the
 scopes are composed (global, then API, then operation).
 """
 

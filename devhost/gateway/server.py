@@ -6,10 +6,11 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
+from devhost.gateway.errors import GatewayStartError
 from devhost.gateway.exchange import Exchange
 from devhost.gateway.pipeline import HOP_BY_HOP, Runtime
 
-# Bodies above this size are refused by aiohttp with its own 413 before any policy runs.
+# Bodies above this size are rejected by aiohttp with its own 413 before any policy runs.
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
@@ -38,8 +39,14 @@ async def serve(runtime: Runtime, port: int) -> Gateway:
     app.router.add_route("*", "/{tail:.*}", handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+    except OSError as error:
+        await runner.cleanup()
+        raise GatewayStartError(
+            f"the gateway cannot listen on 127.0.0.1:{port}: {error.strerror}; pass "
+            "--gateway-port with a free port, or --no-gateway"
+        ) from None
     return Gateway(runtime, runner, f"http://127.0.0.1:{port}")
 
 

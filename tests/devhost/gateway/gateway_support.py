@@ -120,8 +120,11 @@ class DevhostProcess:
             if line.startswith("devhost ready"):
                 return
             if time.monotonic() > deadline:
+                self.stop()
                 break
-        self.stop()
+        else:
+            # The output ended, so the host is exiting on its own.
+            self.process.wait(timeout=15)
         raise RuntimeError("devhost did not become ready:\n" + "".join(self.output))
 
     def stop(self) -> None:

@@ -1,9 +1,10 @@
-"""Loading an apim/ folder: what the gateway refuses, named values, keys, an absent folder."""
+"""Loading an apim/ folder: what the gateway rejects, named values, keys, an absent folder."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from gateway_support import REPOSITORY, host_context
 
 from devhost import gateway
 from devhost.gateway.config import load_config
-from devhost.gateway.errors import GatewayConfigError
+from devhost.gateway.errors import GatewayConfigError, GatewayStartError
 from devhost.gateway.subscriptions import SUBSCRIPTIONS_FILE, load_or_create_subscriptions
 
 PROVIDED = {"functions-base-url": "http://127.0.0.1:7071", "functions-key": "k"}
@@ -37,7 +38,7 @@ def test_repository_apim_folder_loads():
     assert len(config.operation_policies) == 7
 
 
-def test_unimplemented_policy_is_refused_naming_it_and_file(apim):
+def test_unimplemented_policy_rejected_naming_file(apim):
     insert_into_api_inbound(
         apim, '<ip-filter action="allow"><address>1.2.3.4</address></ip-filter>'
     )
@@ -49,14 +50,14 @@ def test_unimplemented_policy_is_refused_naming_it_and_file(apim):
     assert "api.xml" in str(raised.value)
 
 
-def test_unimplemented_attribute_is_refused(apim):
+def test_unimplemented_attribute_rejected(apim):
     insert_into_api_inbound(apim, '<set-backend-service backend-id="functions" />')
 
     with pytest.raises(GatewayConfigError, match="backend-id"):
         load_config(apim, {}, PROVIDED)
 
 
-def test_unimplemented_expression_is_refused_naming_it(apim):
+def test_unimplemented_expression_rejected_naming_it(apim):
     insert_into_api_inbound(
         apim,
         '<set-header name="x-user" exists-action="override">'
@@ -80,7 +81,7 @@ def test_expression_match_ignores_whitespace(apim):
     assert config.global_policy["on-error"]
 
 
-def test_unknown_named_value_is_refused_naming_setting(apim):
+def test_unknown_named_value_names_setting(apim):
     insert_into_api_inbound(apim, '<set-backend-service base-url="{{nowhere-url}}" />')
 
     with pytest.raises(GatewayConfigError, match="APIM_NAMED_VALUE_NOWHERE_URL"):
@@ -101,21 +102,21 @@ def test_function_key_named_value_is_secret():
     assert config.secret_values == ["k"]
 
 
-def test_operation_file_for_unknown_operation_is_refused(apim):
+def test_unknown_operation_file_rejected(apim):
     (apim / "policies" / "operations" / "deleteOrder.xml").write_text("<policies />")
 
     with pytest.raises(GatewayConfigError, match="deleteOrder"):
         load_config(apim, {}, PROVIDED)
 
 
-def test_malformed_policy_file_is_refused_naming_it(apim):
+def test_malformed_policy_file_rejected(apim):
     (apim / "policies" / "api.xml").write_text("<policies><inbound></policies>")
 
     with pytest.raises(GatewayConfigError, match=r"api\.xml"):
         load_config(apim, {}, PROVIDED)
 
 
-def test_operation_without_backend_is_refused(apim):
+def test_operation_without_backend_rejected(apim):
     path = apim / "policies" / "api.xml"
     text = path.read_text(encoding="utf-8")
     path.write_text(
@@ -126,7 +127,7 @@ def test_operation_without_backend_is_refused(apim):
         load_config(apim, {}, PROVIDED)
 
 
-def test_rate_limit_period_over_apim_maximum_is_refused(apim):
+def test_rate_limit_period_over_300_rejected(apim):
     settings = {"APIM_NAMED_VALUE_RATE_LIMIT_PERIOD": "301"}
 
     with pytest.raises(GatewayConfigError, match="renewal-period=301"):
@@ -171,3 +172,13 @@ async def test_start_reads_apim_dir_setting(tmp_path, apim):
     await running.stop()
 
     assert running.runtime.config.apim_dir == moved
+
+
+async def test_start_on_busy_port_names_port(tmp_path):
+    host = host_context(REPOSITORY, tmp_path / "state", "http://127.0.0.1:7071")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", host.args.gateway_port))
+        busy.listen()
+
+        with pytest.raises(GatewayStartError, match=str(host.args.gateway_port)):
+            await gateway.start(host)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import requests
+from gateway_support import REPOSITORY, DevhostProcess
 
 pytestmark = pytest.mark.slow
 
@@ -101,3 +103,22 @@ def test_function_key_never_in_any_response(devhost, key_header):
         assert function_key not in headers, f"{method} {path} leaked it in a header"
         assert function_key not in response.text, f"{method} {path} leaked it in the body"
         assert response.status_code < 500, f"{method} {path} gave {response.status_code}"
+
+
+def test_unimplemented_policy_stops_devhost_start(tmp_path):
+    broken = tmp_path / "apim"
+    shutil.copytree(REPOSITORY / "apim", broken)
+    api_policy = broken / "policies" / "api.xml"
+    api_policy.write_text(
+        api_policy.read_text().replace(
+            "<base />", '<base /><quota calls="10" renewal-period="60" />', 1
+        )
+    )
+    host = DevhostProcess(tmp_path / "state", {"DEVHOST_APIM_DIR": str(broken)})
+
+    with pytest.raises(RuntimeError) as raised:
+        host.start()
+
+    assert "start-up failed" in str(raised.value)
+    assert "<quota>" in str(raised.value)
+    assert host.process.returncode == 1
