@@ -6,14 +6,18 @@ operator commands. Delivery is at least once. A receiver locks messages (peek-lo
 completes, abandons or dead-letters them, and a lock that runs out makes the message
 available again.
 
-Receivers learn of new messages in two ways: a sender in the same process calls the listeners
-registered with `add_listener` right after its commit, and `ChangeWatcher` notices commits from
-other processes through SQLite's `PRAGMA data_version`, a cheap in-memory check.
+Receivers learn of new messages in three ways. A sender in the same process calls the
+listeners registered with `add_listener` right after its commit. A sender in another process
+sends one datagram to the wake-up socket `<state>/servicebus.wake` that devhost binds, when
+that socket exists. And `ChangeWatcher` notices commits from other processes through SQLite's
+`PRAGMA data_version`, a cheap in-memory check, for receivers without a socket.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -33,6 +37,8 @@ from devhost.servicebus.store import (
     subscription_path,
 )
 
+WAKE_SOCKET_NAME = "servicebus.wake"
+
 __all__ = [
     "ChangeWatcher",
     "EntityNotFoundError",
@@ -40,6 +46,7 @@ __all__ = [
     "OutgoingMessage",
     "ReceivedMessage",
     "ServiceBusClient",
+    "WakeSocket",
     "add_listener",
     "remove_listener",
     "subscription_path",
@@ -61,10 +68,64 @@ def remove_listener(state_dir: str | Path, callback: Callable[[], None]) -> None
 
 
 def _notify(database: Path) -> None:
+    """Wake the receivers of this broker: in-process listeners, else devhost's wake-up socket."""
     with _listeners_lock:
         callbacks = list(_listeners.get(database, ()))
     for callback in callbacks:
         callback()
+    if not callbacks:
+        _send_wake_datagram(database.parent / WAKE_SOCKET_NAME)
+
+
+_wake_sender: socket.socket | None = None
+
+
+def _send_wake_datagram(path: Path) -> None:
+    # A missing socket (no devhost running) or a full one (devhost is awake with datagrams
+    # still queued) needs no wake-up, so every OSError is ignored.
+    global _wake_sender
+    try:
+        if _wake_sender is None:
+            _wake_sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            _wake_sender.setblocking(False)
+        _wake_sender.sendto(b"\x01", str(path))
+    except OSError:
+        pass
+
+
+class WakeSocket:
+    """The datagram socket devhost binds in the state folder so senders can wake it at once.
+
+    Binding fails when the socket path is longer than the system allows (about 107 bytes);
+    `bind` then returns None and devhost relies on `ChangeWatcher` alone.
+    """
+
+    def __init__(self, path: Path, sock: socket.socket):
+        self.path = path
+        self.socket = sock
+
+    @classmethod
+    def bind(cls, state_dir: str | Path) -> WakeSocket | None:
+        path = Path(state_dir).resolve() / WAKE_SOCKET_NAME
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            path.unlink(missing_ok=True)
+            sock.bind(str(path))
+        except OSError:
+            sock.close()
+            return None
+        sock.setblocking(False)
+        return cls(path, sock)
+
+    def drain(self) -> None:
+        """Read every queued datagram; their content carries nothing."""
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                self.socket.recv(64)
+
+    def close(self) -> None:
+        self.socket.close()
+        self.path.unlink(missing_ok=True)
 
 
 def _database_path(state_dir: str | Path) -> Path:

@@ -13,6 +13,7 @@ from devhost.servicebus.client import (
     MessageLockLostError,
     OutgoingMessage,
     ServiceBusClient,
+    WakeSocket,
     add_listener,
     remove_listener,
 )
@@ -397,3 +398,15 @@ def test_change_watcher_sees_a_send_from_another_process(tmp_path, client):
 def test_message_over_the_size_limit_is_rejected(client):
     with pytest.raises(ValueError, match="maximum is 262144"):
         client.send("work", OutgoingMessage(body=b"x" * (256 * 1024 + 1), message_id="big"))
+
+
+def test_send_wakes_a_bound_wake_socket(tmp_path, client):
+    wake = WakeSocket.bind(tmp_path)
+    try:
+        client.send("work", message("m1"))
+        datagram = wake.socket.recv(64)
+    finally:
+        wake.close()
+
+    assert datagram
+    assert not (tmp_path / "servicebus.wake").exists()
