@@ -12,7 +12,7 @@ from pydantic import ConfigDict, ValidationError
 from domain.base import CamelModel, field_path
 from domain.errors import Conflict, PreconditionFailed
 from domain.messages import CloudEvent
-from domain.ports import Ports
+from domain.ports import DocumentStore, Ports
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,34 @@ def with_write_retry(operation: Callable[[], T], what: str, **log_context: str) 
                 extra={**log_context, "attempt": attempt},
             )
     raise AssertionError("unreachable: the loop returns or raises")
+
+
+def update_document(
+    store: DocumentStore,
+    document_id: str,
+    partition_key: str,
+    model: type[M],
+    change: Callable[[M], M],
+    what: str,
+    **log_context: str,
+) -> tuple[M, M]:
+    """Read a document as `model`, apply `change` and write the result under the read's ETag.
+
+    `change` returns its argument itself when there is nothing to do, and then nothing is
+    written. A lost ETag race reruns the whole read-change-write (see with_write_retry).
+    Returns the document as read by the attempt that succeeded and as it is after `change`.
+    """
+
+    def attempt() -> tuple[M, M]:
+        document = store.read(document_id, partition_key)
+        current = model.model_validate(document.body)
+
+        changed = change(current)
+        if changed is not current:
+            store.replace(changed.to_document(), partition_key, document.etag)
+        return current, changed
+
+    return with_write_retry(attempt, what, **log_context)
 
 
 def publish(ports: Ports, event: CloudEvent) -> None:

@@ -15,7 +15,14 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities.common import ActivityInput, now, parse_input, publish, with_write_retry
+from activities.common import (
+    ActivityInput,
+    now,
+    parse_input,
+    publish,
+    update_document,
+    with_write_retry,
+)
 from domain.base import Identifier
 from domain.errors import Conflict, NotFound
 from domain.messages import (
@@ -234,24 +241,25 @@ def return_order_activity(ports: Ports, payload: Any) -> dict[str, Any]:
 
 def _change_order(ports: Ports, order_id: str, status: OrderStatus, reason: str | None) -> Order:
     """Apply a status change to the stored order under its ETag and return the order after it."""
+    before, after = update_document(
+        ports.orders,
+        order_id,
+        order_id,
+        Order,
+        lambda order: change_status(order, status, now(), reason),
+        f"order status change to {status.value}",
+        orderId=order_id,
+    )
 
-    def attempt() -> Order:
-        document = ports.orders.read(order_id, order_id)
-        order = Order.model_validate(document.body)
-
-        changed = change_status(order, status, now(), reason)
-        if changed is not order:
-            ports.orders.replace(changed.to_document(), order_id, document.etag)
-            logger.info(
-                "order %s: %s -> %s",
-                order_id,
-                order.status.value,
-                status.value,
-                extra={"orderId": order_id, "orderStatus": status.value},
-            )
-        return changed
-
-    return with_write_retry(attempt, f"order status change to {status.value}", orderId=order_id)
+    if after is not before:
+        logger.info(
+            "order %s: %s -> %s",
+            order_id,
+            before.status.value,
+            after.status.value,
+            extra={"orderId": order_id, "orderStatus": after.status.value},
+        )
+    return after
 
 
 def _read_order(ports: Ports, order_id: str) -> Order:

@@ -12,7 +12,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities.common import ActivityInput, now, parse_input, publish, with_write_retry
+from activities.common import ActivityInput, now, parse_input, publish, update_document
 from domain.base import Identifier, Timestamp
 from domain.errors import Conflict, NotFound
 from domain.messages import (
@@ -238,31 +238,34 @@ def _change_shipment(
 
     Raises _TooLateToCancel instead of InvalidTransition when a cancellation comes too late.
     """
-    document_id = shipment_id(order_id)
 
-    def attempt() -> Shipment:
-        document = ports.shipments.read(document_id, order_id)
-        shipment = Shipment.model_validate(document.body)
-
+    def change(shipment: Shipment) -> Shipment:
         if status == ShipmentStatus.CANCELLED and shipment.status not in (
             ShipmentStatus.REQUESTED,
             ShipmentStatus.CANCELLED,
         ):
             raise _TooLateToCancel(shipment)
+        return change_status(shipment, status, at, reason, carrier, tracking_number)
 
-        changed = change_status(shipment, status, at, reason, carrier, tracking_number)
-        if changed is not shipment:
-            ports.shipments.replace(changed.to_document(), order_id, document.etag)
-            logger.info(
-                "shipment %s: %s -> %s",
-                document_id,
-                shipment.status.value,
-                status.value,
-                extra={"orderId": order_id, "shipmentStatus": status.value},
-            )
-        return changed
+    before, after = update_document(
+        ports.shipments,
+        shipment_id(order_id),
+        order_id,
+        Shipment,
+        change,
+        f"shipment status change to {status.value}",
+        orderId=order_id,
+    )
 
-    return with_write_retry(attempt, f"shipment status change to {status.value}", orderId=order_id)
+    if after is not before:
+        logger.info(
+            "shipment %s: %s -> %s",
+            after.id,
+            before.status.value,
+            after.status.value,
+            extra={"orderId": order_id, "shipmentStatus": after.status.value},
+        )
+    return after
 
 
 def _read_shipment(ports: Ports, order_id: str) -> Shipment:
