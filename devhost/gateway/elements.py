@@ -60,7 +60,7 @@ def reason_phrase(status: int) -> str:
 
 
 class StopPipeline(Exception):
-    """Answer the caller with `response` now, skipping the rest of the pipeline."""
+    """Respond to the caller with `response` now, skipping the rest of the pipeline."""
 
     def __init__(self, response: GatewayResponse) -> None:
         super().__init__(response.status)
@@ -69,7 +69,7 @@ class StopPipeline(Exception):
 
 @register
 class Cors(PolicyElement):
-    """`cors`: answer preflights and add CORS headers for the allowed origins."""
+    """`cors`: respond to preflights and add CORS headers for the allowed origins."""
 
     name = "cors"
     attributes = frozenset({"allow-credentials", "terminate-unmatched-request"})
@@ -114,7 +114,7 @@ class Cors(PolicyElement):
         return "*" in self.origins or origin in self.origins
 
     def preflight(self, exchange: Exchange) -> GatewayResponse:
-        """Answer a preflight: 200 with CORS headers when it matches, an empty 200 when not."""
+        """Return the preflight response: 200 with CORS headers on a match, else an empty 200."""
         origin = exchange.request_headers.get("Origin", "")
         method = exchange.request_headers.get("Access-Control-Request-Method", "").upper()
         requested = exchange.request_headers.get("Access-Control-Request-Headers", "")

@@ -30,7 +30,7 @@ INVALID_KEY_MESSAGE = (
     "Make sure to provide a valid key for an active subscription."
 )
 NO_OPERATION_MESSAGE = "Unable to match incoming request to an operation."
-BACKEND_FAILURE_MESSAGE = "The backend service could not be reached or did not answer in time."
+BACKEND_FAILURE_MESSAGE = "The backend service could not be reached or did not respond in time."
 
 # Headers that describe one connection, not the message, so a proxy never copies them.
 HOP_BY_HOP = frozenset(
@@ -99,7 +99,7 @@ class Runtime:
         return exchange.response
 
     async def forward(self, exchange: Exchange, timeout: float) -> None:
-        """Send the request to the backend and make its answer the response."""
+        """Send the request to the backend and make the backend's response the gateway's."""
         url = self._backend_url(exchange)
         headers = CIMultiDict(
             (name, value)
@@ -116,8 +116,8 @@ class Runtime:
                 data=exchange.request_body,
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=timeout),
-            ) as answer:
-                body = await answer.read()
+            ) as backend_response:
+                body = await backend_response.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
             self.logger.warning(
                 "gateway: backend call failed for operation %s: %s: %s",
@@ -135,11 +135,11 @@ class Runtime:
 
         response_headers = CIMultiDict(
             (name, value)
-            for name, value in answer.headers.items()
+            for name, value in backend_response.headers.items()
             if name.lower() not in HOP_BY_HOP
         )
         exchange.response = GatewayResponse(
-            answer.status, answer.reason or "", response_headers, body
+            backend_response.status, backend_response.reason or "", response_headers, body
         )
 
     async def _run(self, exchange: Exchange, policy: PolicyDocument) -> None:
@@ -164,7 +164,7 @@ class Runtime:
     async def _run_on_error(
         self, exchange: Exchange, error: ProxyError, policy: PolicyDocument
     ) -> None:
-        """Answer with the error as API Management does, then let on-error reshape it."""
+        """Set the response API Management sends for the error, then run the on-error section."""
         exchange.last_error = error
         body = json.dumps({"statusCode": error.status, "message": error.message}).encode()
         headers = CIMultiDict({"Content-Type": "application/json", **error.headers})

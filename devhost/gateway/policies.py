@@ -24,7 +24,7 @@ ACTIONS = ("ignore", "prevent", "detect")
 
 @dataclass(frozen=True)
 class Source:
-    """Where an element was read, with the named values to resolve in it."""
+    """The file an element is read from, with the named values to resolve in it."""
 
     file: Path
     named_values: Mapping[str, str]
@@ -76,7 +76,7 @@ def literal(
     if is_expression(raw):
         raise GatewayConfigError(
             f"{source.where(node.tag)}: attribute {attribute!r} takes no policy expression "
-            "in the devhost gateway"
+            "in the devhost gateway; write the value, or a {{named value}}"
         )
     return substitute(raw, source.named_values, source.where(node.tag))
 
@@ -131,7 +131,7 @@ def texts_of(node: ElementTree.Element, child: str, source: Source) -> list[str]
     return [str(value_of(item.text, source, child)) for item in node.findall(child)]
 
 
-# Filled by the element modules; maps an element name to its class.
+# The element classes by element name. Importing devhost.gateway.elements registers them.
 REGISTRY: dict[str, type[PolicyElement]] = {"base": Base}
 
 
@@ -189,6 +189,8 @@ PolicyDocument = dict[str, list[PolicyElement]]
 
 def parse_policy_file(path: Path, named_values: Mapping[str, str]) -> PolicyDocument:
     """Parse one policy file into its sections; a missing section inherits the enclosing one."""
+    import devhost.gateway.elements  # noqa: F401 (registers the element classes)
+
     try:
         root = ElementTree.parse(path).getroot()
     except (OSError, ElementTree.ParseError) as exc:

@@ -28,7 +28,7 @@ class Gateway:
 
 
 async def serve(runtime: Runtime, port: int) -> Gateway:
-    """Listen on 127.0.0.1:`port` and answer every request through the pipeline."""
+    """Listen on 127.0.0.1:`port` and run every request through the pipeline."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
         exchange = await _exchange_for(request, runtime)

@@ -37,7 +37,7 @@ async def call(method: str, url: str, **options) -> tuple[int, dict, bytes]:
         return response.status, dict(response.headers), await response.read()
 
 
-async def test_missing_key_is_401_with_apim_message(running):
+async def test_missing_key_gives_apim_401(running):
     status, headers, body = await call("GET", f"{running.url}/orders/o-1")
 
     assert status == 401
@@ -45,7 +45,7 @@ async def test_missing_key_is_401_with_apim_message(running):
     assert json.loads(body)["detail"] == MISSING_KEY_MESSAGE
 
 
-async def test_wrong_key_is_401_with_apim_message(running):
+async def test_wrong_key_gives_apim_401(running):
     status, _, body = await call(
         "GET", f"{running.url}/orders/o-1", headers={"Ocp-Apim-Subscription-Key": "wrong"}
     )
@@ -54,7 +54,7 @@ async def test_wrong_key_is_401_with_apim_message(running):
     assert json.loads(body)["detail"] == INVALID_KEY_MESSAGE
 
 
-async def test_header_key_passes_and_backend_gets_function_key(running, key, backend):
+async def test_header_key_forwards_function_key(running, key, backend):
     status, _, body = await call(
         "GET", f"{running.url}/orders/o-1", headers={"Ocp-Apim-Subscription-Key": key}
     )
@@ -66,7 +66,7 @@ async def test_header_key_passes_and_backend_gets_function_key(running, key, bac
     assert "Ocp-Apim-Subscription-Key" not in forwarded.headers
 
 
-async def test_query_key_passes_and_is_not_forwarded(running, key, backend):
+async def test_query_key_not_forwarded(running, key, backend):
     status, _, _ = await call("GET", f"{running.url}/orders/o-1?subscription-key={key}&x=1")
 
     assert status == 200
@@ -101,7 +101,7 @@ async def test_undefined_method_is_404(running, key):
     assert status == 404
 
 
-async def test_rate_limit_gives_429_with_retry_after(start_gateway, backend):
+async def test_rate_limit_gives_429_retry_after(start_gateway, backend):
     limited = await start_gateway(backend.url, {"APIM_NAMED_VALUE_RATE_LIMIT_CALLS": "3"})
     headers = {"Ocp-Apim-Subscription-Key": limited.runtime.subscriptions[0].primary_key}
     statuses = [
@@ -116,7 +116,7 @@ async def test_rate_limit_gives_429_with_retry_after(start_gateway, backend):
     assert json.loads(body)["detail"].startswith("Rate limit is exceeded. Try again in ")
 
 
-async def test_preflight_from_allowed_origin_is_answered(running, backend):
+async def test_preflight_allowed_origin_answered(running, backend):
     status, headers, _ = await call(
         "OPTIONS",
         f"{running.url}/orders",
@@ -134,7 +134,7 @@ async def test_preflight_from_allowed_origin_is_answered(running, backend):
     assert backend.requests == []
 
 
-async def test_preflight_from_other_origin_gets_no_cors_headers(running):
+async def test_preflight_other_origin_no_cors(running):
     status, headers, _ = await call(
         "OPTIONS",
         f"{running.url}/orders",
@@ -145,7 +145,7 @@ async def test_preflight_from_other_origin_gets_no_cors_headers(running):
     assert "Access-Control-Allow-Origin" not in headers
 
 
-async def test_cors_request_from_allowed_origin_exposes_location(running, key):
+async def test_allowed_origin_sees_location(running, key):
     _, headers, _ = await call(
         "POST",
         f"{running.url}/orders",
@@ -157,7 +157,7 @@ async def test_cors_request_from_allowed_origin_exposes_location(running, key):
     assert "Location" in headers["Access-Control-Expose-Headers"]
 
 
-async def test_oversized_body_is_413_and_not_forwarded(running, key, backend):
+async def test_oversized_body_gives_413(running, key, backend):
     oversized = {**ORDER, "padding": "x" * 70_000}
 
     status, headers, body = await call(
@@ -170,7 +170,7 @@ async def test_oversized_body_is_413_and_not_forwarded(running, key, backend):
     assert backend.requests == []
 
 
-async def test_location_and_body_links_point_at_gateway(running, key, backend):
+async def test_links_point_at_gateway(running, key, backend):
     status, headers, body = await call(
         "POST", f"{running.url}/orders", json=ORDER, headers={"Ocp-Apim-Subscription-Key": key}
     )

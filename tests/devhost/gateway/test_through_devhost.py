@@ -56,7 +56,7 @@ def test_placed_order_links_point_at_gateway(devhost, key_header):
     assert devhost.backend_url not in response.text
 
 
-def test_location_and_status_links_work_at_gateway(devhost, key_header):
+def test_order_links_work_at_gateway(devhost, key_header):
     placed = requests.post(
         f"{devhost.gateway_url}/orders", json=ORDER, headers=key_header, timeout=10
     )
@@ -71,7 +71,7 @@ def test_location_and_status_links_work_at_gateway(devhost, key_header):
     assert status.json()["orderId"] == order_id
 
 
-def test_invalid_order_is_400_problem_from_app(devhost, key_header):
+def test_invalid_order_gives_app_400(devhost, key_header):
     response = requests.post(
         f"{devhost.gateway_url}/orders", json={"storeId": ""}, headers=key_header, timeout=10
     )
@@ -105,7 +105,7 @@ def test_function_key_never_in_any_response(devhost, key_header):
         assert response.status_code < 500, f"{method} {path} gave {response.status_code}"
 
 
-def test_unimplemented_policy_stops_devhost_start(tmp_path):
+def test_unimplemented_policy_stops_start(tmp_path):
     broken = tmp_path / "apim"
     shutil.copytree(REPOSITORY / "apim", broken)
     api_policy = broken / "policies" / "api.xml"
