@@ -66,7 +66,7 @@ def test_sqlite_stores_use_the_documented_partition_keys(tmp_path):
     assert fields == ["id", "storeId", "orderId"]
 
 
-def test_empty_settings_build_the_embedded_publisher_on_the_state_folder(tmp_path):
+def test_empty_settings_build_embedded_publisher(tmp_path):
     ports = build_ports(load_settings({"DEVHOST_STATE_DIR": str(tmp_path)}))
 
     assert isinstance(ports.publisher, EmbeddedPublisher)
@@ -78,4 +78,3 @@ def test_missing_embedded_publisher_module_is_named(tmp_path, monkeypatch):
 
     with pytest.raises(RuntimeError, match=r"adapters\.embedded_servicebus"):
         build_ports(load_settings({"DEVHOST_STATE_DIR": str(tmp_path)}))
-

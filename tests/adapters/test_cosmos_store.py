@@ -1,6 +1,6 @@
 """The Cosmos DB adapter at the SDK boundary: the calls it makes and the errors it maps.
 
-A recording container stands in for azure.cosmos.ContainerProxy and raises the SDK's own
+A recording container replaces azure.cosmos.ContainerProxy and raises the SDK's own
 exception classes; no Cosmos DB account or emulator is contacted.
 """
 
@@ -18,7 +18,7 @@ from domain.errors import Conflict, NotFound, PreconditionFailed, Throttled
 
 
 class RecordingContainer:
-    """Records each ContainerProxy call; answers with canned results or raises `error`."""
+    """Records each ContainerProxy call, then returns a canned result or raises `error`."""
 
     def __init__(self, error: Exception | None = None):
         self.calls: list[tuple[str, dict]] = []
@@ -108,7 +108,7 @@ def test_replace_batch_sends_replace_operations_with_if_match():
     ]
 
 
-def test_replace_batch_operations_become_conditional_replaces_in_the_sdk():
+def test_replace_batch_wire_operations_are_conditional():
     container = RecordingContainer()
     store_over(container).replace_batch("1", [(ITEM, '"e1"')])
 

@@ -1,6 +1,6 @@
 """The Service Bus publisher at the SDK boundary: senders per entity and message properties.
 
-A recording client stands in for azure.servicebus.ServiceBusClient; the messages are the SDK's
+A recording client replaces azure.servicebus.ServiceBusClient; the messages are the SDK's
 real ServiceBusMessage objects. No Service Bus namespace or emulator is contacted.
 """
 
@@ -88,7 +88,7 @@ def test_carrier_request_goes_to_the_carrier_requests_queue():
     assert [(s.kind, s.entity) for s in client.senders] == [("queue", "carrier-requests")]
 
 
-def test_message_carries_event_id_subject_type_and_content_type():
+def test_message_properties_come_from_event():
     client = RecordingClient()
     publisher, _ = publisher_with(client)
 
@@ -131,7 +131,7 @@ def test_message_has_no_application_properties_without_trace():
     assert not client.senders[0].sent[0].application_properties
 
 
-def test_client_is_created_once_on_first_publish_with_the_namespace():
+def test_client_created_once_on_first_publish():
     client = RecordingClient()
     publisher, namespaces = publisher_with(client)
     assert namespaces == []
@@ -153,7 +153,7 @@ def test_sender_is_reused_per_entity():
     assert len(client.senders[0].sent) == 3
 
 
-def test_publishing_from_threads_sends_every_message_on_one_sender():
+def test_publishing_from_threads_shares_one_sender():
     client = RecordingClient()
     publisher, _ = publisher_with(client)
 

@@ -84,7 +84,7 @@ def test_envelope_bytes_parse_back_to_equal_typed_event():
     assert isinstance(parsed.data, OrderCancelled)
 
 
-def test_envelope_json_has_cloudevents_attributes_and_camel_case_data():
+def test_envelope_json_attributes_and_data():
     body = json.loads(saga_event(OrderCancelled(order_id="o-1", reason="r"), T0).to_bytes())
 
     assert body["specversion"] == "1.0"

@@ -77,7 +77,7 @@ def test_reserve_after_commit_changes_nothing():
     assert again.items == []
 
 
-def test_reserve_does_not_count_other_orders_reservations_as_available():
+def test_reserve_ignores_other_orders_reservations():
     first = reserve(by_product([item("a", 3)]), "o1", [line("a", 2)]).items[0]
 
     second = reserve({"a": first}, "o2", [line("a", 2)])
