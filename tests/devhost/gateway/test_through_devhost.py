@@ -11,6 +11,7 @@ from gateway_support import REPOSITORY, DevhostProcess
 
 pytestmark = pytest.mark.slow
 
+ALLOWED_ORIGIN = "http://localhost:3000"
 ORDER = {
     "storeId": "1",
     "customerId": "259",
@@ -42,6 +43,86 @@ def test_place_order_without_key_is_401(devhost):
 
     assert response.status_code == 401
     assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_wrong_key_is_401(devhost):
+    response = requests.get(
+        f"{devhost.gateway_url}/stores/1/stock/8",
+        headers={"Ocp-Apim-Subscription-Key": "not-a-key"},
+        timeout=10,
+    )
+
+    assert response.status_code == 401
+    assert response.json()["detail"].startswith("Access denied due to invalid subscription key")
+
+
+def test_header_key_passes(devhost, key_header):
+    response = requests.get(
+        f"{devhost.gateway_url}/orders/no-such-order", headers=key_header, timeout=10
+    )
+
+    assert response.status_code == 404
+    assert response.json()["type"].endswith("/not-found")
+
+
+def test_query_key_passes(devhost):
+    url = (
+        f"{devhost.gateway_url}/orders/no-such-order?subscription-key={devhost.subscription_key()}"
+    )
+
+    response = requests.get(url, timeout=10)
+
+    assert response.status_code == 404
+    assert response.json()["type"].endswith("/not-found")
+
+
+def test_preflight_configured_origin_allowed(devhost):
+    response = requests.options(
+        f"{devhost.gateway_url}/orders",
+        headers={"Origin": ALLOWED_ORIGIN, "Access-Control-Request-Method": "POST"},
+        timeout=10,
+    )
+
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
+
+
+def test_preflight_other_origin_gets_no_cors(devhost):
+    response = requests.options(
+        f"{devhost.gateway_url}/orders",
+        headers={"Origin": "https://elsewhere.example", "Access-Control-Request-Method": "POST"},
+        timeout=10,
+    )
+
+    assert response.status_code == 200
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_oversized_order_is_413(devhost, key_header):
+    oversized = {**ORDER, "shipTo": {**ORDER["shipTo"], "name": "x" * 70_000}}
+
+    response = requests.post(
+        f"{devhost.gateway_url}/orders", json=oversized, headers=key_header, timeout=10
+    )
+
+    assert response.status_code == 413
+    assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_rate_limit_gives_429_retry_after(tmp_path):
+    host = DevhostProcess(tmp_path / "state", {"APIM_NAMED_VALUE_RATE_LIMIT_CALLS": "2"})
+    host.start()
+    try:
+        headers = {"Ocp-Apim-Subscription-Key": host.subscription_key()}
+        url = f"{host.gateway_url}/stores/1/stock/8"
+        statuses = [requests.get(url, headers=headers, timeout=10).status_code for _ in range(2)]
+        limited = requests.get(url, headers=headers, timeout=10)
+    finally:
+        host.stop()
+
+    assert 429 not in statuses
+    assert limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) >= 1
 
 
 def test_placed_order_links_point_at_gateway(devhost, key_header):
