@@ -33,6 +33,12 @@ Identifier = Annotated[
     Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"),
 ]
 
+# A shipment id is `shp-` followed by an order id, so it may be four characters longer.
+ShipmentIdentifier = Annotated[
+    str,
+    Field(min_length=1, max_length=68, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"),
+]
+
 # Prices and totals in USD. They are exact decimals in Python and JSON numbers on the wire,
 # because Cosmos DB and the clients compare them as numbers.
 Money = Annotated[

@@ -10,7 +10,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
-from domain.base import CamelModel, Identifier, Money, Quantity, Text, Timestamp, field_path
+from domain.base import (
+    CamelModel,
+    Identifier,
+    Money,
+    Quantity,
+    ShipmentIdentifier,
+    Text,
+    Timestamp,
+    field_path,
+)
 from domain.errors import InvalidMessage
 from domain.orders import Address, OrderLine
 from domain.stock import ShortLine
@@ -61,7 +70,7 @@ class OrderShipped(EventData):
     """An order left the store with the carrier."""
 
     order_id: Identifier
-    shipment_id: Identifier
+    shipment_id: ShipmentIdentifier
     carrier: str | None = None
     tracking_number: str | None = None
 
@@ -70,7 +79,7 @@ class OrderCompleted(EventData):
     """An order was delivered."""
 
     order_id: Identifier
-    shipment_id: Identifier
+    shipment_id: ShipmentIdentifier
 
 
 class OrderCancelled(EventData):
@@ -100,7 +109,7 @@ class ShipmentItemData(CamelModel):
 class ShipmentRequested(EventData):
     """The carrier is asked to pick up an order at its store and deliver it."""
 
-    shipment_id: Identifier
+    shipment_id: ShipmentIdentifier
     order_id: Identifier
     store_id: Identifier
     ship_to: Address
@@ -110,7 +119,7 @@ class ShipmentRequested(EventData):
 class ShipmentCancellationRequested(EventData):
     """A request to the carrier not to pick up a shipment."""
 
-    shipment_id: Identifier
+    shipment_id: ShipmentIdentifier
     order_id: Identifier
     reason: str
 
@@ -121,7 +130,7 @@ class ShipmentCancellationRequested(EventData):
 class ShipmentDispatched(EventData):
     """The carrier picked up a shipment."""
 
-    shipment_id: Identifier
+    shipment_id: ShipmentIdentifier
     order_id: Identifier
     carrier: Text
     tracking_number: Text
@@ -132,7 +141,7 @@ class ShipmentDelivered(EventData):
     """The carrier delivered a shipment; carrier and tracking number come along in case the
     carrier never sent ShipmentDispatched."""
 
-    shipment_id: Identifier
+    shipment_id: ShipmentIdentifier
     order_id: Identifier
     delivered_at: Timestamp
     carrier: Text | None = None
@@ -142,7 +151,7 @@ class ShipmentDelivered(EventData):
 class ShipmentDeliveryFailed(EventData):
     """The carrier gave up delivering a shipment."""
 
-    shipment_id: Identifier
+    shipment_id: ShipmentIdentifier
     order_id: Identifier
     reason: Text
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from domain.base import CamelModel, Identifier, Quantity, Timestamp
+from domain.base import CamelModel, Identifier, Quantity, ShipmentIdentifier, Timestamp
 from domain.errors import InvalidTransition
 from domain.orders import Address, Order
 
@@ -58,7 +58,7 @@ class ShipmentChange(CamelModel):
 class Shipment(CamelModel):
     """The shipment document in the `shipments` container (partition key `/orderId`)."""
 
-    id: Identifier
+    id: ShipmentIdentifier
     order_id: Identifier
     store_id: Identifier
     ship_to: Address

@@ -199,3 +199,12 @@ def test_cancel_shipment_retries_after_a_concurrent_write(ports, requested):
     cancel_shipment_activity(racing, {"orderId": "order-1", "reason": "late"})
 
     assert shipment(ports).status == "Cancelled"
+
+
+def test_longest_order_id_gets_a_valid_shipment(ports, run):
+    order_id = "o" * 64
+    run("record_order", {"orderId": order_id, "order": ORDER})
+
+    result = run("request_shipment", {"orderId": order_id})
+
+    assert result["shipmentId"] == f"shp-{order_id}"
