@@ -47,7 +47,8 @@ async def serve(runtime: Runtime, port: int) -> Gateway:
             f"the gateway cannot listen on 127.0.0.1:{port}: {error.strerror}; pass "
             "--gateway-port with a free port, or --no-gateway"
         ) from None
-    return Gateway(runtime, runner, f"http://127.0.0.1:{port}")
+    bound_port = runner.addresses[0][1]  # differs from `port` when port 0 picked a free one
+    return Gateway(runtime, runner, f"http://127.0.0.1:{bound_port}")
 
 
 def new_backend_session() -> aiohttp.ClientSession:

@@ -182,3 +182,13 @@ async def test_start_on_busy_port_names_port(tmp_path):
 
         with pytest.raises(GatewayStartError, match=str(host.args.gateway_port)):
             await gateway.start(host)
+
+
+async def test_port_zero_picks_free_port(tmp_path):
+    host = host_context(REPOSITORY, tmp_path / "state", "http://127.0.0.1:7071")
+    host.args.gateway_port = 0
+
+    running = await gateway.start(host)
+    await running.stop()
+
+    assert not running.url.endswith(":0")
