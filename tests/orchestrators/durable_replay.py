@@ -83,42 +83,44 @@ class OrchestrationReplay:
         started["Version"] = ""
         self._play([started])
 
-    def complete_activity(self, result: Any = None) -> ActivityCall:
-        """Complete the open activity with `result`, in one episode."""
-        call = self.open_activity()
-        call.done = True
-        self._play(
-            [self._event(TASK_COMPLETED, TaskScheduledId=call.task_id, Result=json.dumps(result))]
-        )
+    def complete_activity(self, result: Any = None, name: str | None = None) -> ActivityCall:
+        """Complete one open activity (the only one, or the one named) in one episode."""
+        call = self.open_activity(name)
+        self._complete([(call, result)])
         return call
 
     def complete_activities(self, results: dict[str, Any] | None = None) -> None:
-        """Complete each activity as it is scheduled, until the orchestrator waits or ends.
+        """Complete the activities as they are scheduled, until the orchestrator waits or ends.
 
-        `results` maps an activity name to its result; other activities return None.
+        Activities scheduled together complete together in one episode, as a host batches
+        the completions that are ready. `results` maps an activity name to its result;
+        other activities return None.
         """
         results = results or {}
-        while not self.is_done and self.has_open_activity():
-            self.complete_activity(results.get(self.open_activity().name))
+        while not (self.is_done or self.failed) and self.has_open_activity():
+            calls = self.open_activities()
+            self._complete([(call, results.get(call.name)) for call in calls])
 
     def run_activities(self, activities: dict[str, Any]) -> None:
-        """Run each scheduled activity with the given functions, until the saga waits or ends.
+        """Run the scheduled activities with the given functions, until the saga waits or ends.
 
         `activities` maps an activity name to a callable taking the decoded input, the way
         the worker calls an activity function with its input binding.
         """
         while not (self.is_done or self.failed) and self.has_open_activity():
-            call = self.open_activity()
-            self.complete_activity(activities[call.name](call.input))
+            calls = self.open_activities()
+            self._complete([(call, activities[call.name](call.input)) for call in calls])
 
-    def fail_activity(self, reason: str, failures: int, max_attempts: int) -> None:
+    def fail_activity(
+        self, reason: str, failures: int, max_attempts: int, name: str | None = None
+    ) -> None:
         """Fail the open activity `failures` times, as the host's retry loop records it.
 
         The SDK gives each retry timer and each new attempt a sequence id without emitting
         an action. After the last allowed attempt it waits for one more timer and then
         fails the task; with attempts left, the activity stays open under its new id.
         """
-        call = self.open_activity()
+        call = self.open_activity(name)
         for failure in range(failures):
             timer_id = self._take_id()
             failed = self._event(
@@ -184,9 +186,13 @@ class OrchestrationReplay:
     def has_open_activity(self) -> bool:
         return any(not call.done for call in self.activities)
 
-    def open_activity(self) -> ActivityCall:
-        open_calls = [call for call in self.activities if not call.done]
-        assert len(open_calls) == 1, f"expected one open activity, found {open_calls}"
+    def open_activities(self) -> list[ActivityCall]:
+        return [call for call in self.activities if not call.done]
+
+    def open_activity(self, name: str | None = None) -> ActivityCall:
+        """Return the open activity named `name`, or the only open one."""
+        open_calls = [call for call in self.open_activities() if name in (None, call.name)]
+        assert len(open_calls) == 1, f"expected one open activity {name or ''}, found {open_calls}"
         return open_calls[0]
 
     def activity_names(self) -> list[str]:
@@ -196,6 +202,15 @@ class OrchestrationReplay:
         return [call.input for call in self.activities if call.name == name]
 
     # --- the host's side --------------------------------------------------------------
+
+    def _complete(self, results: list[tuple[ActivityCall, Any]]) -> None:
+        completions = []
+        for call, result in results:
+            call.done = True
+            completions.append(
+                self._event(TASK_COMPLETED, TaskScheduledId=call.task_id, Result=json.dumps(result))
+            )
+        self._play(completions)
 
     def _play(self, new_events: list[dict[str, Any]], decisions: list | None = None) -> None:
         self.now += timedelta(seconds=1)

@@ -145,6 +145,28 @@ def test_shipped_order_carries_tracking(saga):
     ]
 
 
+def test_dispatch_and_stock_commit_run_in_parallel(saga):
+    awaiting_dispatch(saga)
+    saga.raise_event("ShipmentDispatched", DISPATCHED)
+
+    assert [call.name for call in saga.open_activities()] == ["record_dispatch", "commit_stock"]
+
+
+def test_delivery_and_completion_run_in_parallel(saga):
+    awaiting_delivery(saga)
+    saga.raise_event("ShipmentDelivered", DELIVERED)
+
+    assert [call.name for call in saga.open_activities()] == ["record_delivery", "complete_order"]
+
+
+def test_order_is_returned_after_the_stock(saga):
+    awaiting_delivery(saga)
+    saga.raise_event("ShipmentDeliveryFailed", DELIVERY_FAILED)
+    saga.complete_activities()
+
+    assert saga.activity_names()[-1] == "return_order"
+
+
 def test_dispatch_is_recorded_with_carrier_and_tracking_number(saga):
     awaiting_delivery(saga)
 
@@ -452,8 +474,10 @@ def test_fault_in_the_first_step_cancels_with_nothing_to_undo(saga):
 def test_fault_after_dispatch_fails_the_instance_without_undoing(saga):
     awaiting_dispatch(saga)
     saga.raise_event("ShipmentDispatched", DISPATCHED)
-    saga.complete_activity()
-    saga.fail_activity("stock store down", failures=MAX_ATTEMPTS, max_attempts=MAX_ATTEMPTS)
+    saga.complete_activity(name="record_dispatch")
+    saga.fail_activity(
+        "stock store down", failures=MAX_ATTEMPTS, max_attempts=MAX_ATTEMPTS, name="commit_stock"
+    )
 
     assert saga.activity_names() == [*UP_TO_DISPATCH_WAIT, "record_dispatch", "commit_stock"]
     assert saga.failed
