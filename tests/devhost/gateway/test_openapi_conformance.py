@@ -8,7 +8,10 @@ is bounded to a few examples per operation so it stays well under a minute.
 
 from __future__ import annotations
 
+import time
+
 import pytest
+import requests
 import schemathesis
 from gateway_support import REPOSITORY
 from hypothesis import HealthCheck, settings
@@ -69,3 +72,38 @@ def test_invalid_request_gives_no_server_error(case, devhost):
     case.call_and_validate(
         base_url=devhost.gateway_url, headers=headers, checks=[not_a_server_error]
     )
+
+
+def test_placed_order_responses_match_openapi(devhost):
+    headers = {"Ocp-Apim-Subscription-Key": devhost.subscription_key()}
+    gateway = devhost.gateway_url
+    order = {
+        "storeId": "1",
+        "customerId": "259",
+        "lines": [{"productId": "8", "quantity": 1, "unitPrice": 1799.99, "discount": 0.05}],
+        "shipTo": {"name": "A. Rider", "street": "1 Main St", "city": "Fairport",
+                   "state": "NY", "postalCode": "14450"},
+    }  # fmt: skip
+    placed = requests.post(f"{gateway}/orders", json=order, headers=headers, timeout=10)
+    order_id = placed.json()["orderId"]
+    time.sleep(1)  # let the saga record the order, so GET shows the stored document
+    calls = {
+        "placeOrder": placed,
+        "getOrder": requests.get(f"{gateway}/orders/{order_id}", headers=headers, timeout=10),
+        "getOrderStatus": requests.get(
+            f"{gateway}/orders/{order_id}/status", headers=headers, timeout=10
+        ),
+        "getOrderShipment": requests.get(
+            f"{gateway}/orders/{order_id}/shipment", headers=headers, timeout=10
+        ),
+        "getStock": requests.get(f"{gateway}/stores/1/stock/8", headers=headers, timeout=10),
+        "cancelOrder": requests.post(
+            f"{gateway}/orders/{order_id}/cancel", json={"reason": "changed my mind"},
+            headers=headers, timeout=10,
+        ),
+    }  # fmt: skip
+
+    for operation_id, response in calls.items():
+        operation = valid_requests.find_operation_by_id(operation_id)
+        assert response.status_code < 500, f"{operation_id}: {response.status_code}"
+        assert operation.validate_response(response) is not False, operation_id
