@@ -6,7 +6,7 @@ import json
 
 import pytest
 import yaml
-from conftest import MODULES, ROOT, function_calls, loaded_files
+from bicep_tree import MODULES, ROOT, function_calls, loaded_files
 
 APIM = ROOT / "apim"
 OPERATION_POLICIES = sorted((APIM / "policies" / "operations").glob("*.xml"))

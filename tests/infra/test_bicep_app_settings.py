@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import walk
+from bicep_tree import walk
 
 from adapters import settings
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import MODULES, ROOT, SERVICEBUS_CONFIG, accessed_properties, loaded_files
+from bicep_tree import MODULES, ROOT, SERVICEBUS_CONFIG, accessed_properties, loaded_files
 
 from adapters import settings
 

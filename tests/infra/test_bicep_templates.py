@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import INFRA, ROOT, parse_bicep, walk
+from bicep_tree import INFRA, ROOT, parse_bicep, walk
 
 BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
 

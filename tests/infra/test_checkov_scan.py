@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import INFRA, ROOT
+from bicep_tree import INFRA, ROOT
 
 pytestmark = pytest.mark.slow
 

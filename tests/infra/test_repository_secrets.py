@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from bicep_tree import ROOT
 from detect_secrets import SecretsCollection
 from detect_secrets.settings import default_settings
 
