@@ -1,7 +1,7 @@
 """A loopback stand-in for the Durable extension's HTTP API that records the client's calls.
 
 `DurableOrchestrationClient` sends every operation to the binding's `rpcBaseUrl`. This server
-answers start, get-status and raise-event with the status codes and bodies the extension
+returns, for start, get-status and raise-event, the status codes and bodies the extension
 uses: 202 with the check-status payload for a start; 200 (finished) or 202 (running) with the
 status JSON, or 404 with an empty body, for a status read; 202, 404 (unknown instance), 410
 (finished instance) or 400 (body that is not JSON) for an event.
