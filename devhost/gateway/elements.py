@@ -78,8 +78,23 @@ class Cors(PolicyElement):
         {"allowed-origins", "allowed-methods", "allowed-headers", "expose-headers"}
     )
 
-    def __init__(self, **fields: object) -> None:
-        self.__dict__.update(fields)
+    def __init__(
+        self,
+        allow_credentials: bool,
+        terminate_unmatched: bool,
+        origins: list[str],
+        methods: list[str],
+        max_age: int,
+        headers: list[str],
+        expose: list[str],
+    ) -> None:
+        self.allow_credentials = allow_credentials
+        self.terminate_unmatched = terminate_unmatched
+        self.origins = origins
+        self.methods = methods
+        self.max_age = max_age
+        self.headers = headers
+        self.expose = expose
 
     @classmethod
     def parse(cls, node: ElementTree.Element, source: Source, section: str) -> Cors:
@@ -87,27 +102,27 @@ class Cors(PolicyElement):
         methods_node = node.find("allowed-methods")
         headers_node = node.find("allowed-headers")
         expose_node = node.find("expose-headers")
-        max_age = 0
-        if methods_node is not None:
-            _check_child(methods_node, {"preflight-result-max-age"}, {"method"}, source)
-            max_age = integer(methods_node, "preflight-result-max-age", source, "0")
-
         for child in (origins_node, headers_node, expose_node):
             if child is not None:
                 _check_child(child, set(), {"origin", "header"}, source)
 
+        # Without <allowed-methods>, API Management allows GET and POST.
+        methods, max_age = ["GET", "POST"], 0
+        if methods_node is not None:
+            _check_child(methods_node, {"preflight-result-max-age"}, {"method"}, source)
+            methods = [method.upper() for method in texts_of(methods_node, "method", source)]
+            max_age = integer(methods_node, "preflight-result-max-age", source, "0")
+
+        headers = [] if headers_node is None else texts_of(headers_node, "header", source)
+        expose = [] if expose_node is None else texts_of(expose_node, "header", source)
         return cls(
             allow_credentials=boolean(node, "allow-credentials", source, "false"),
             terminate_unmatched=boolean(node, "terminate-unmatched-request", source, "true"),
             origins=texts_of(origins_node, "origin", source),
-            methods=[m.upper() for m in texts_of(methods_node, "method", source)]
-            if methods_node is not None
-            else ["GET", "POST", "HEAD"],
+            methods=methods,
             max_age=max_age,
-            headers=[h.lower() for h in texts_of(headers_node, "header", source)]
-            if headers_node is not None
-            else [],
-            expose=texts_of(expose_node, "header", source) if expose_node is not None else [],
+            headers=[header.lower() for header in headers],
+            expose=expose,
         )
 
     def allows_origin(self, origin: str) -> bool:
