@@ -49,6 +49,10 @@ def _short_time(stored: str) -> str:
     return stored[:19] + "Z"
 
 
+def _origin(request: web.Request) -> str:
+    return str(request.url.origin()).rstrip("/")
+
+
 def _load(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
@@ -146,7 +150,7 @@ class DurableHttpApi:
         ).fetchone()
 
     def _accepted(self, request: web.Request, instance_id: str) -> web.Response:
-        payload = self.management_urls(request.url.origin().human_repr(), instance_id)
+        payload = self.management_urls(_origin(request), instance_id)
         return web.json_response(
             payload, status=202,
             headers={"Location": payload["statusQueryGetUri"], "Retry-After": "10"},
@@ -343,7 +347,7 @@ class DurableHttpApi:
             return _error(409, "A non-terminal instance with this instance ID already exists.")
         except UnknownOrchestratorError as error:
             return _error(400, str(error))
-        payload = self.management_urls(request.url.origin().human_repr(), instance_id)
+        payload = self.management_urls(_origin(request), instance_id)
         return web.json_response(instance_id, status=202,
                                  headers={"Location": payload["statusQueryGetUri"]})
 

@@ -90,7 +90,11 @@ class InstanceRuntime:
     inbox: list[Message] = field(default_factory=list)
 
     def has_ready_messages(self, now: float) -> bool:
-        return any(m.visible_at <= now for m in self.inbox)
+        """Tell whether an episode would consume something (a suspended one takes only controls)."""
+        return any(
+            m.visible_at <= now and (self.status != "Suspended" or m.kind == KIND_CONTROL)
+            for m in self.inbox
+        )
 
 
 @dataclass
@@ -261,13 +265,15 @@ class DurableEngine:
             if runtime is None:
                 continue
             self._active.add(instance_id)
+            progressed = False
             try:
-                await self._run_episode(runtime)
+                progressed = await self._run_episode(runtime)
             except Exception:
                 logger.exception("Episode of instance %s failed inside devhost", instance_id)
             finally:
                 self._active.discard(instance_id)
-            if instance_id in self._instances and runtime.has_ready_messages(time.time()):
+            ready = runtime.has_ready_messages(time.time())
+            if progressed and instance_id in self._instances and ready:
                 self._schedule(instance_id)
 
     def _select(self, runtime: InstanceRuntime, now: float) -> Selection:
@@ -311,18 +317,19 @@ class DurableEngine:
                 moment = max(moment, h.parse_time(event["FireAt"]))
         return moment
 
-    async def _run_episode(self, runtime: InstanceRuntime) -> None:
+    async def _run_episode(self, runtime: InstanceRuntime) -> bool:
+        """Run one episode; return False when no message was ready to consume."""
         selection = self._select(runtime, time.time())
         if not selection.consumed:
-            return
+            return False
         now = self._episode_time(runtime, selection.events)
         started = h.event(h.ORCHESTRATOR_STARTED, h.format_time(now))
         if selection.terminate is not None:
             await self._terminate(runtime, selection, started, now)
-            return
+            return True
         if not selection.events:
             await self._record_controls(runtime, selection, started, now)
-            return
+            return True
 
         bookkeeping = runtime.bookkeeping.copy()
         bookkeeping.last_timestamp = h.format_time(now)
@@ -345,6 +352,7 @@ class DurableEngine:
         result.decisions.timers[:0] = retries.timers
         result.decisions.children[:0] = retries.children
         await self._commit_episode(runtime, selection, incoming, bookkeeping, result, now)
+        return True
 
     async def _commit_episode(
         self, runtime: InstanceRuntime, selection: Selection, incoming: list[dict[str, Any]],
