@@ -73,11 +73,9 @@ class Broker:
             if counts.dead_letter
         }
 
-    def active_messages(self, entity: str) -> int:
-        """Return how many messages wait in an entity, not counting scheduled ones."""
-        return next(
-            (counts.active for counts in self.client.counts() if counts.path == entity), 0
-        )
+    def is_empty(self, entity: str) -> bool:
+        """Tell whether an entity holds no message, counting locked and scheduled ones."""
+        return not self.client.peek(entity, 1)
 
 
 async def _wait_for_change(watcher: ChangeWatcher, stop: asyncio.Event) -> None:

@@ -82,10 +82,11 @@ class CarrierProfile:
 PROFILES = {
     "instant": CarrierProfile("instant", (0.0, 0.0), (0.0, 0.0)),
     "fast": CarrierProfile("fast", (0.05, 0.3), (0.05, 0.3)),
-    "demo": CarrierProfile("demo", (0.5, 3.0), (1.0, 5.0)),
+    "demo": CarrierProfile("demo", (0.5, 3.0), (1.0, 5.0), failure_rate=0.03, no_show_rate=0.02),
     "realistic": CarrierProfile("realistic", (2 * 3600, 24 * 3600), (24 * 3600, 4 * 24 * 3600)),
 }
-"""Named profiles; `instant` responds at once, `realistic` takes hours to days."""
+"""Named profiles. `instant` responds at once and `realistic` takes hours to days. `demo` also
+fails 3% of deliveries and misses 2% of collections, so a demo run shows every saga ending."""
 
 
 @dataclass(frozen=True)
