@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from devhost_support import RunningHost, launch  # noqa: E402
+from devhost_support import RunningHost, launch
 
 
 @pytest.fixture(scope="module")

@@ -47,7 +47,7 @@ def test_start_up_lists_functions_and_what_devhost_does_not_run(tmp_path: Path) 
     table = host.text()
 
     assert "GET,POST /api/echo/{id:int}/{rest?} [ANONYMOUS]" in table
-    assert "(not run by devhost)" in [line for line in table.splitlines() if "yearly" in line][0]
+    assert "(not run by devhost)" in next(line for line in table.splitlines() if "yearly" in line)
 
 
 def test_keys_are_created_once_and_kept_across_restarts(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-
 from devhost_support import RunningHost, launch
 
 INSTANCES = 50
