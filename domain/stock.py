@@ -30,6 +30,8 @@ class StockItem(CamelModel):
     product_id: Identifier
     on_hand: Count = 0
     reservations: dict[str, Count] = {}
+    # NOTE: a delivered order's entry stays in `shipped` for good, so the document grows with
+    # every completed order of this product at this store.
     shipped: dict[str, Count] = {}
     receipts: list[str] = []
 
