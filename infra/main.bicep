@@ -52,7 +52,7 @@ var shipmentsDatabaseName = 'shipments'
 var functionAppName = 'func-${resourceToken}'
 var applicationInsightsName = 'appi-${resourceToken}'
 
-resource resourceGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
   location: location
   tags: tags
@@ -60,7 +60,7 @@ resource resourceGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
 
 module monitoring 'modules/monitoring.bicep' = {
   name: 'monitoring'
-  scope: resourceGroup
+  scope: rg
   params: {
     location: location
     tags: tags
@@ -71,7 +71,7 @@ module monitoring 'modules/monitoring.bicep' = {
 
 module storage 'modules/storage.bicep' = {
   name: 'storage'
-  scope: resourceGroup
+  scope: rg
   params: {
     location: location
     tags: tags
@@ -82,7 +82,7 @@ module storage 'modules/storage.bicep' = {
 
 module cosmos 'modules/cosmos.bicep' = {
   name: 'cosmos'
-  scope: resourceGroup
+  scope: rg
   params: {
     location: location
     tags: tags
@@ -94,7 +94,7 @@ module cosmos 'modules/cosmos.bicep' = {
 
 module serviceBus 'modules/servicebus.bicep' = {
   name: 'servicebus'
-  scope: resourceGroup
+  scope: rg
   params: {
     location: location
     tags: tags
@@ -104,7 +104,7 @@ module serviceBus 'modules/servicebus.bicep' = {
 
 // Read here rather than passed as a module output, so that no output carries a connection string.
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
-  scope: resourceGroup
+  scope: rg
   name: applicationInsightsName
 }
 
@@ -127,7 +127,7 @@ var appSettings = {
 
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
-  scope: resourceGroup
+  scope: rg
   params: {
     location: location
     tags: tags
@@ -146,7 +146,7 @@ module functionApp 'modules/functionapp.bicep' = {
 
 module appAccess 'modules/access.bicep' = {
   name: 'access-app'
-  scope: resourceGroup
+  scope: rg
   params: {
     principalId: functionApp.outputs.principalId
     principalType: 'ServicePrincipal'
@@ -159,7 +159,7 @@ module appAccess 'modules/access.bicep' = {
 
 module userAccess 'modules/access.bicep' = if (!empty(principalId)) {
   name: 'access-user'
-  scope: resourceGroup
+  scope: rg
   params: {
     principalId: principalId
     principalType: principalType
@@ -172,7 +172,7 @@ module userAccess 'modules/access.bicep' = if (!empty(principalId)) {
 
 module apim 'modules/apim.bicep' = {
   name: 'apim'
-  scope: resourceGroup
+  scope: rg
   params: {
     location: location
     tags: tags
@@ -189,7 +189,7 @@ module apim 'modules/apim.bicep' = {
 // Read by azd (service lookup, `azd env get-values`) and by docs/deploy.md. No secret here.
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
-output AZURE_RESOURCE_GROUP string = resourceGroup.name
+output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_NAME string = functionApp.outputs.name
 output AZURE_FUNCTION_URL string = functionApp.outputs.url
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name

@@ -26,6 +26,24 @@ def test_bicep_file_parses(path: Path):
     assert tree.get("resources") or tree.get("modules")
 
 
+@pytest.mark.parametrize("path", BICEP_FILES, ids=lambda path: path.relative_to(INFRA).as_posix())
+def test_bicep_file_has_no_syntax_error(path: Path):
+    # tree-sitter-bicep is a second, independent grammar. It follows Bicep more closely than
+    # pycep in places, for example it accepts `[for x in y: if (...) {...}]` and pycep does not.
+    tree_sitter = pytest.importorskip(
+        "tree_sitter", reason="tree-sitter is not installed: pip install tree-sitter"
+    )
+    bicep_grammar = pytest.importorskip(
+        "tree_sitter_bicep",
+        reason="tree-sitter-bicep is not installed: pip install tree-sitter-bicep",
+    )
+    parser = tree_sitter.Parser(tree_sitter.Language(bicep_grammar.language()))
+
+    tree = parser.parse(path.read_bytes())
+
+    assert not tree.root_node.has_error
+
+
 def test_main_targets_subscription_scope(main_bicep):
     assert main_bicep["globals"]["scope"]["value"] == "subscription"
 
