@@ -156,7 +156,7 @@ def schedule(catalog: Catalog, deliveries: list[Delivery]) -> list[ReplayStep]:
 
 
 def shortfalls(catalog: Catalog, steps: list[ReplayStep]) -> list[tuple[SourceOrder, Pair, int]]:
-    """Return every order line that the stock on hand could not cover when it was placed.
+    """Return every order line that the stock on hand could not cover, with the units missing.
 
     Every order is counted as taking its stock for good, as a completed order does. The saga
     releases the stock of a cancelled order, so the real run has at least this much on hand.
@@ -173,7 +173,7 @@ def shortfalls(catalog: Catalog, steps: list[ReplayStep]) -> list[tuple[SourceOr
         for order in step.orders:
             for line in order.lines:
                 pair = (order.store_id, line.product_id)
-                available = on_hand.get(pair, 0)
+                available = max(on_hand.get(pair, 0), 0)
                 if available < line.quantity:
                     short.append((order, pair, line.quantity - available))
                 on_hand[pair] = available - line.quantity

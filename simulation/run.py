@@ -184,10 +184,7 @@ async def run_carrier(args: argparse.Namespace) -> int:
     """Serve carrier requests from the broker in the state folder until Ctrl-C."""
     broker = Broker(args.state.resolve())
     carrier = Carrier(_profile(args), broker.send, seed=args.seed)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signal_number, stop.set)
+    stop = _interrupt_event()
 
     print(f"Carrier ({args.profile} profile) serving {CARRIER_REQUESTS} in {args.state}; "
           "Ctrl-C stops it")
@@ -248,10 +245,7 @@ def _print_urls(host: RunningHost) -> None:
 
 async def _serve_until_interrupted(host: RunningHost) -> None:
     print("Serving until Ctrl-C")
-    interrupted = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signal_number, interrupted.set)
+    interrupted = _interrupt_event()
 
     waiter = asyncio.create_task(interrupted.wait())
     exited = asyncio.create_task(host.process.wait())
@@ -261,3 +255,12 @@ async def _serve_until_interrupted(host: RunningHost) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await host.stop()
+
+
+def _interrupt_event() -> asyncio.Event:
+    """Return an event that Ctrl-C (SIGINT) or SIGTERM sets, in place of KeyboardInterrupt."""
+    interrupted = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, interrupted.set)
+    return interrupted

@@ -3,52 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import pytest
 
-from domain.messages import (
-    CloudEvent,
-    ShipmentCancellationRequested,
-    ShipmentRequested,
-    parse_envelope,
-)
-from domain.orders import Address
+from domain.messages import CloudEvent, parse_envelope
 from simulation.carrier import PROFILES, Carrier, CarrierProfile, Outcome, Script, draw_plan
 
 FAST = CarrierProfile("test", (0.01, 0.02), (0.01, 0.02))
-
-
-def _request(order_id: str) -> CloudEvent:
-    data = ShipmentRequested(
-        shipment_id=f"shp-{order_id}",
-        order_id=order_id,
-        store_id="s1",
-        ship_to=Address(name="A", street="1 Road", city="Town", state="NY", postal_code="10001"),
-        items=[{"productId": "p1", "quantity": 1}],
-    )
-    return CloudEvent(
-        id=f"{order_id}/ShipmentRequested",
-        source="/ajbikes/shipments",
-        type="ShipmentRequested",
-        subject=order_id,
-        time=datetime.now(UTC),
-        data=data,
-    )
-
-
-def _cancellation(order_id: str) -> CloudEvent:
-    data = ShipmentCancellationRequested(
-        shipment_id=f"shp-{order_id}", order_id=order_id, reason="customer"
-    )
-    return CloudEvent(
-        id=f"{order_id}/ShipmentCancellationRequested",
-        source="/ajbikes/shipments",
-        type="ShipmentCancellationRequested",
-        subject=order_id,
-        time=datetime.now(UTC),
-        data=data,
-    )
 
 
 class Outbox:
@@ -104,21 +65,21 @@ def test_profile_rejects_a_rate_above_one():
         CarrierProfile("bad", (0, 0), (0, 0), failure_rate=1.5)
 
 
-async def test_delivered_shipment_sends_dispatch_then_delivery():
+async def test_delivered_shipment_sends_dispatch_then_delivery(shipment_request):
     outbox = Outbox()
     carrier = Carrier(FAST, outbox.send, seed=1)
 
-    await carrier.handle(_request("o1"))
+    await carrier.handle(shipment_request("o1"))
     await asyncio.sleep(0.2)
 
     assert outbox.types("o1") == ["ShipmentDispatched", "ShipmentDelivered"]
 
 
-async def test_carrier_events_are_valid_envelopes():
+async def test_carrier_events_are_valid_envelopes(shipment_request):
     outbox = Outbox()
     carrier = Carrier(FAST, outbox.send, seed=1)
 
-    await carrier.handle(_request("o1"))
+    await carrier.handle(shipment_request("o1"))
     await asyncio.sleep(0.2)
 
     parsed = [parse_envelope(envelope.to_bytes()) for envelope in outbox.sent]
@@ -126,79 +87,81 @@ async def test_carrier_events_are_valid_envelopes():
     assert parsed[0].data.tracking_number == parsed[1].data.tracking_number
 
 
-async def test_failed_delivery_sends_delivery_failed():
+async def test_failed_delivery_sends_delivery_failed(shipment_request):
     outbox = Outbox()
     profile = CarrierProfile("fails", (0.01, 0.01), (0.01, 0.01), failure_rate=1.0)
     carrier = Carrier(profile, outbox.send, seed=1)
 
-    await carrier.handle(_request("o1"))
+    await carrier.handle(shipment_request("o1"))
     await asyncio.sleep(0.2)
 
     assert outbox.types("o1") == ["ShipmentDispatched", "ShipmentDeliveryFailed"]
 
 
-async def test_no_show_sends_nothing():
+async def test_no_show_sends_nothing(shipment_request):
     outbox = Outbox()
     profile = CarrierProfile("absent", (0.01, 0.01), (0.01, 0.01), no_show_rate=1.0)
     carrier = Carrier(profile, outbox.send, seed=1)
 
-    await carrier.handle(_request("o1"))
+    await carrier.handle(shipment_request("o1"))
     await asyncio.sleep(0.1)
 
     assert outbox.sent == []
 
 
-async def test_skipped_dispatch_sends_only_the_delivery():
+async def test_skipped_dispatch_sends_only_the_delivery(shipment_request):
     outbox = Outbox()
     profile = CarrierProfile("direct", (0.01, 0.01), (0.01, 0.01), skip_dispatch_rate=1.0)
     carrier = Carrier(profile, outbox.send, seed=1)
 
-    await carrier.handle(_request("o1"))
+    await carrier.handle(shipment_request("o1"))
     await asyncio.sleep(0.2)
 
     assert outbox.types("o1") == ["ShipmentDelivered"]
 
 
-async def test_cancellation_before_collection_stops_the_shipment():
+async def test_cancellation_before_collection_stops_shipment(
+    shipment_request, shipment_cancellation
+):
     outbox = Outbox()
     profile = CarrierProfile("slow", (0.2, 0.2), (0.01, 0.01))
     carrier = Carrier(profile, outbox.send, seed=1)
 
-    await carrier.handle(_request("o1"))
-    await carrier.handle(_cancellation("o1"))
+    await carrier.handle(shipment_request("o1"))
+    await carrier.handle(shipment_cancellation("o1"))
     await asyncio.sleep(0.4)
 
     assert outbox.sent == []
 
 
-async def test_repeated_request_is_carried_out_once():
+async def test_repeated_request_is_carried_out_once(shipment_request):
     outbox = Outbox()
     carrier = Carrier(FAST, outbox.send, seed=1)
 
-    await carrier.handle(_request("o1"))
-    await carrier.handle(_request("o1"))
+    await carrier.handle(shipment_request("o1"))
+    await carrier.handle(shipment_request("o1"))
     await asyncio.sleep(0.2)
 
     assert outbox.types("o1") == ["ShipmentDispatched", "ShipmentDelivered"]
 
 
-async def test_restarted_carrier_reuses_event_ids():
+async def test_restarted_carrier_reuses_event_ids(shipment_request):
     first, second = Outbox(), Outbox()
 
     for outbox in (first, second):
         carrier = Carrier(FAST, outbox.send, seed=5)
-        await carrier.handle(_request("o1"))
+        await carrier.handle(shipment_request("o1"))
         await asyncio.sleep(0.2)
 
     assert [e.id for e in first.sent] == [e.id for e in second.sent]
 
 
-async def test_script_fixes_the_outcome_set_after_the_request():
+async def test_script_fixes_a_later_outcome(shipment_request):
     outbox = Outbox()
     script = Script(wait_seconds=2.0)
     carrier = Carrier(FAST, outbox.send, seed=1, script=script)
 
-    handling = asyncio.create_task(carrier.handle(_request("o1")))
+    handling = asyncio.create_task(carrier.handle(shipment_request("o1")))
     await asyncio.sleep(0.05)
     script.set("o1", Outcome.DELIVERY_FAILED)
     await handling
@@ -207,11 +170,11 @@ async def test_script_fixes_the_outcome_set_after_the_request():
     assert outbox.types("o1") == ["ShipmentDispatched", "ShipmentDeliveryFailed"]
 
 
-async def test_close_stops_shipments_in_progress():
+async def test_close_stops_shipments_in_progress(shipment_request):
     outbox = Outbox()
     carrier = Carrier(CarrierProfile("slow", (5, 5), (5, 5)), outbox.send, seed=1)
 
-    await carrier.handle(_request("o1"))
+    await carrier.handle(shipment_request("o1"))
     await carrier.close()
 
     assert carrier.in_progress == 0

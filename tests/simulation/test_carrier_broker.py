@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from adapters.messaging import message_properties
 from devhost.servicebus.client import OutgoingMessage, ServiceBusClient
-from domain.messages import CARRIER_EVENTS, CARRIER_REQUESTS, CloudEvent, ShipmentRequested
-from domain.orders import Address
+from domain.messages import CARRIER_EVENTS, CARRIER_REQUESTS
 from simulation.bus import Broker
 from simulation.carrier import Carrier, CarrierProfile
 from simulation.catalog import REPO_ROOT
@@ -26,24 +24,6 @@ FAST = CarrierProfile("test", (0.0, 0.01), (0.0, 0.01))
 def state_dir(tmp_path: Path) -> Path:
     ServiceBusClient(tmp_path, config=CONFIG).close()
     return tmp_path
-
-
-def _request(order_id: str) -> CloudEvent:
-    data = ShipmentRequested(
-        shipment_id=f"shp-{order_id}",
-        order_id=order_id,
-        store_id="s1",
-        ship_to=Address(name="A", street="1 Road", city="Town", state="NY", postal_code="10001"),
-        items=[{"productId": "p1", "quantity": 1}],
-    )
-    return CloudEvent(
-        id=f"{order_id}/ShipmentRequested",
-        source="/ajbikes/shipments",
-        type="ShipmentRequested",
-        subject=order_id,
-        time=datetime.now(UTC),
-        data=data,
-    )
 
 
 async def _serve_until(state_dir: Path, done, timeout: float = 5.0) -> None:
@@ -62,9 +42,9 @@ async def _serve_until(state_dir: Path, done, timeout: float = 5.0) -> None:
         broker.close()
 
 
-async def test_carrier_answers_a_request_on_carrier_events(state_dir: Path):
+async def test_carrier_responds_on_carrier_events(state_dir: Path, shipment_request):
     with ServiceBusClient(state_dir) as client:
-        client.send(CARRIER_REQUESTS, OutgoingMessage(**message_properties(_request("o1"))))
+        client.send(CARRIER_REQUESTS, OutgoingMessage(**message_properties(shipment_request("o1"))))
 
         await _serve_until(state_dir, lambda: len(client.peek(CARRIER_EVENTS, 10)) == 2)
         answers = client.peek(CARRIER_EVENTS, 10)
@@ -76,9 +56,9 @@ async def test_carrier_answers_a_request_on_carrier_events(state_dir: Path):
     ]
 
 
-async def test_carrier_completes_the_request_message(state_dir: Path):
+async def test_carrier_completes_the_request_message(state_dir: Path, shipment_request):
     with ServiceBusClient(state_dir) as client:
-        client.send(CARRIER_REQUESTS, OutgoingMessage(**message_properties(_request("o1"))))
+        client.send(CARRIER_REQUESTS, OutgoingMessage(**message_properties(shipment_request("o1"))))
 
         await _serve_until(state_dir, lambda: len(client.peek(CARRIER_EVENTS, 10)) == 2)
 

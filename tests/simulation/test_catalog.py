@@ -16,42 +16,32 @@ from simulation.catalog import (
     sample_catalog,
 )
 
-needs_data = pytest.mark.skipif(
-    not (DEFAULT_DATA_DIR / "orders.csv").is_file(),
-    reason=f"BikeStores data not found in {DEFAULT_DATA_DIR}",
-)
+
+def test_bikestores_loads_every_table_row(bikestores):
+
+    assert len(bikestores.stores) == 3
+    assert len(bikestores.products) == 321
+    assert len(bikestores.stock) == 939
+    assert len(bikestores.customers) == 1445
+    assert len(bikestores.orders) == 1615
+    assert sum(len(order.lines) for order in bikestores.orders) == 4722
 
 
-@needs_data
-def test_bikestores_loads_every_table_row():
-    catalog = load_bikestores()
-
-    assert len(catalog.stores) == 3
-    assert len(catalog.products) == 321
-    assert len(catalog.stock) == 939
-    assert len(catalog.customers) == 1445
-    assert len(catalog.orders) == 1615
-    assert sum(len(order.lines) for order in catalog.orders) == 4722
-
-
-@needs_data
-def test_bikestores_keeps_product_prices_and_names():
-    product = load_bikestores(with_orders=False).products["1"]
+def test_bikestores_keeps_product_prices_and_names(bikestores):
+    product = bikestores.products["1"]
 
     assert product.name == "Trek 820 - 2016"
     assert product.list_price == Decimal("379.99")
 
 
-@needs_data
-def test_bikestores_orders_are_sorted_by_date():
-    dates = [order.order_date for order in load_bikestores().orders]
+def test_bikestores_orders_are_sorted_by_date(bikestores):
+    dates = [order.order_date for order in bikestores.orders]
 
     assert dates == sorted(dates)
 
 
-@needs_data
-def test_bikestores_source_statuses_match_the_data():
-    statuses = [order.status for order in load_bikestores().orders]
+def test_bikestores_source_statuses_match_the_data(bikestores):
+    statuses = [order.status for order in bikestores.orders]
 
     assert statuses.count(SourceStatus.COMPLETED) == 1445
     assert statuses.count(SourceStatus.REJECTED) == 45
@@ -59,8 +49,7 @@ def test_bikestores_source_statuses_match_the_data():
     assert statuses.count(SourceStatus.PROCESSING) == 63
 
 
-@needs_data
-def test_bikestores_without_orders_needs_no_order_files(tmp_path: Path):
+def test_bikestores_without_orders_needs_no_order_files(bikestores, tmp_path: Path):
     for name in ("stores.csv", "products.csv", "stocks.csv"):
         shutil.copy(DEFAULT_DATA_DIR / name, tmp_path / name)
 

@@ -8,12 +8,10 @@ from decimal import Decimal
 import pytest
 
 from simulation.catalog import (
-    DEFAULT_DATA_DIR,
     Catalog,
     SourceLine,
     SourceOrder,
     SourceStatus,
-    load_bikestores,
     sample_catalog,
 )
 from simulation.replay import (
@@ -22,11 +20,6 @@ from simulation.replay import (
     reorder_points,
     schedule,
     shortfalls,
-)
-
-needs_data = pytest.mark.skipif(
-    not (DEFAULT_DATA_DIR / "orders.csv").is_file(),
-    reason=f"BikeStores data not found in {DEFAULT_DATA_DIR}",
 )
 
 
@@ -40,21 +33,17 @@ def _catalog(orders: list[SourceOrder], stock: int) -> Catalog:
     return Catalog("tiny", base.stores, base.products, {("s1", "p1"): stock}, {}, tuple(orders))
 
 
-@needs_data
 @pytest.mark.parametrize("review_days, lead_days", [(7, 3), (7, 0), (3, 1), (14, 7)])
-def test_restock_plan_keeps_every_bikestores_order_satisfiable(review_days, lead_days):
-    catalog = load_bikestores()
-    deliveries = plan_deliveries(catalog, RestockPolicy(review_days, lead_days))
+def test_restock_plan_keeps_every_bikestores_order_satisfiable(bikestores, review_days, lead_days):
+    deliveries = plan_deliveries(bikestores, RestockPolicy(review_days, lead_days))
 
-    assert shortfalls(catalog, schedule(catalog, deliveries)) == []
+    assert shortfalls(bikestores, schedule(bikestores, deliveries)) == []
 
 
-@needs_data
-def test_bikestores_stock_alone_leaves_orders_short():
-    catalog = load_bikestores()
-    short_units = sum(units for _, _, units in shortfalls(catalog, schedule(catalog, [])))
+def test_bikestores_stock_alone_leaves_3640_units_short(bikestores):
+    short_units = sum(units for _, _, units in shortfalls(bikestores, schedule(bikestores, [])))
 
-    assert short_units > 0
+    assert short_units == 3640
 
 
 def test_reorder_point_is_the_largest_window_demand():

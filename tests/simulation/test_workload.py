@@ -8,14 +8,9 @@ import pytest
 
 from domain.orders import parse_place_order
 from simulation.carrier import Outcome
-from simulation.catalog import DEFAULT_DATA_DIR, load_bikestores, sample_catalog
+from simulation.catalog import sample_catalog
 from simulation.replay import RestockPolicy, plan_deliveries, schedule
 from simulation.workload import generate, replay
-
-needs_data = pytest.mark.skipif(
-    not (DEFAULT_DATA_DIR / "orders.csv").is_file(),
-    reason=f"BikeStores data not found in {DEFAULT_DATA_DIR}",
-)
 
 
 def test_generated_orders_are_valid_place_order_requests():
@@ -61,41 +56,33 @@ def test_cancel_rate_marks_about_that_share():
     assert 200 < marked < 300
 
 
-@needs_data
-def test_replay_places_every_order_on_the_compressed_clock():
-    catalog = load_bikestores()
-    steps = schedule(catalog, plan_deliveries(catalog, RestockPolicy()))
+def test_replay_places_every_order_on_the_compressed_clock(bikestores):
+    steps = schedule(bikestores, plan_deliveries(bikestores, RestockPolicy()))
 
-    workload = replay(catalog, steps, days_per_second=10, run_id="t")
+    workload = replay(bikestores, steps, days_per_second=10, run_id="t")
 
     assert len(workload.orders) == 1615
     assert workload.orders[0].at == 0.0
     assert workload.orders[-1].at == pytest.approx((steps[-1].day - steps[0].day).days / 10)
 
 
-@needs_data
-def test_replayed_orders_are_valid_place_order_requests():
-    catalog = load_bikestores()
-    workload = replay(catalog, schedule(catalog, []), days_per_second=10, run_id="t")
+def test_replayed_orders_are_valid_place_order_requests(bikestores):
+    workload = replay(bikestores, schedule(bikestores, []), days_per_second=10, run_id="t")
 
     for planned in workload.orders:
         parse_place_order(planned.body)
 
 
-@needs_data
-def test_replay_scripts_1445_deliveries_as_in_the_data():
-    catalog = load_bikestores()
-    workload = replay(catalog, schedule(catalog, []), days_per_second=10, run_id="t")
+def test_replay_scripts_1445_deliveries_as_in_the_data(bikestores):
+    workload = replay(bikestores, schedule(bikestores, []), days_per_second=10, run_id="t")
     outcomes = Counter(planned.outcome for planned in workload.orders)
 
     assert outcomes[Outcome.DELIVERED] == 1445
     assert outcomes[Outcome.NO_SHOW] == 170
 
 
-@needs_data
-def test_replay_cancels_the_rejected_orders_of_the_data():
-    catalog = load_bikestores()
-    workload = replay(catalog, schedule(catalog, []), days_per_second=10, run_id="t")
+def test_replay_cancels_the_rejected_orders_of_the_data(bikestores):
+    workload = replay(bikestores, schedule(bikestores, []), days_per_second=10, run_id="t")
     cancelled = Counter(p.group for p in workload.orders if p.cancel_after is not None)
 
     assert cancelled == {"rejected": 45}
