@@ -33,7 +33,8 @@ def checkov_report() -> dict:
     if checkov is None:
         pytest.skip(
             "checkov not found: create .venv-infra with `python3 -m venv .venv-infra && "
-            ".venv-infra/bin/pip install checkov`, or set AJ_CHECKOV to a checkov executable"
+            ".venv-infra/bin/pip install -r infra/requirements-checkov.txt`, or set AJ_CHECKOV "
+            "to a checkov executable"
         )
 
     # Offline: no guideline download from the vendor's platform, no check for a newer release.
