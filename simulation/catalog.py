@@ -187,8 +187,8 @@ def _check_files(data_dir: Path, names: tuple[str, ...]) -> None:
         return
     raise CatalogNotFound(
         f"BikeStores data not found: {data_dir} lacks {', '.join(missing)}; "
-        "pass --data DIR with the folder of the BikeStores CSV files, "
-        "or --catalog sample to use the built-in catalog"
+        "pass --data DIR with the folder of the BikeStores CSV files "
+        "(generated workloads can use --catalog sample instead)"
     )
 
 

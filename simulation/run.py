@@ -106,7 +106,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     """Run the simulation; return the process exit code."""
+    _check_arguments(args)
     catalog = _load_catalog(args)
+    workload = _workload(args, catalog)
     state_dir = args.state.resolve()
     settings = {
         "SAGA_DISPATCH_DEADLINE_SECONDS": str(args.dispatch_deadline),
@@ -125,7 +127,7 @@ async def run(args: argparse.Namespace) -> int:
     carrier_task = asyncio.create_task(serve_carrier(carrier, broker, stop))
 
     try:
-        summary = await _simulate(args, catalog, host, broker, script)
+        summary = await _simulate(args, catalog, workload, host, broker, script)
         if not args.exit:
             await _serve_until_interrupted(host)
     finally:
@@ -141,6 +143,7 @@ async def run(args: argparse.Namespace) -> int:
 async def _simulate(
     args: argparse.Namespace,
     catalog: Catalog,
+    workload: Workload,
     host: RunningHost,
     broker: Broker,
     script: Script | None,
@@ -151,7 +154,6 @@ async def _simulate(
         await supplier.deliver(opening_deliveries(catalog))
         print(f"Loaded the {catalog.name} catalog's stock in {time.monotonic() - started:.1f} s")
 
-        workload = _workload(args, catalog)
         settle = args.dispatch_deadline + args.delivery_deadline + 30
         summary = await Driver(api, broker, supplier, script).run(workload, settle)
 
@@ -194,6 +196,22 @@ async def run_carrier(args: argparse.Namespace) -> int:
         await carrier.close()
         broker.close()
     return 0
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Raise ValueError naming the first option whose value cannot be used."""
+    checks = [
+        ("--orders", args.orders >= 0, "0 or more"),
+        ("--rate", args.rate > 0, "above 0"),
+        ("--cancel-rate", 0 <= args.cancel_rate <= 1, "in 0..1"),
+        ("--days-per-second", args.days_per_second > 0, "above 0"),
+        ("--dispatch-deadline", args.dispatch_deadline > 0, "above 0 seconds"),
+        ("--delivery-deadline", args.delivery_deadline > 0, "above 0 seconds"),
+    ]
+    for option, valid, expected in checks:
+        if not valid:
+            value = getattr(args, option.removeprefix("--").replace("-", "_"))
+            raise ValueError(f"{option} {value} is invalid; use a value {expected}")
 
 
 def _load_catalog(args: argparse.Namespace) -> Catalog:
