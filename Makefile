@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# checkov pins packages that clash with the app's, so the policy scan gets its own venv.
+INFRA_VENV := .venv-infra
+INFRA_STAMP := $(INFRA_VENV)/.installed
 ARGS ?=
 
 .PHONY: venv test lint run clean
@@ -13,9 +16,14 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-venv: $(STAMP)
+$(INFRA_STAMP): infra/requirements-checkov.txt
+	$(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet -r infra/requirements-checkov.txt
+	touch $(INFRA_STAMP)
 
-test: $(STAMP)
+venv: $(STAMP) $(INFRA_STAMP)
+
+test: $(STAMP) $(INFRA_STAMP)
 	$(PY) -m pytest $(ARGS)
 
 lint: $(STAMP)
@@ -26,4 +34,4 @@ run: $(STAMP)
 	$(PY) -m devhost start $(ARGS)
 
 clean:
-	rm -rf $(VENV) .devhost .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(INFRA_VENV) .devhost .pytest_cache .ruff_cache

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
+import pycep
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -20,13 +20,7 @@ SERVICEBUS_CONFIG = INFRA / "servicebus" / "Config.json"
 
 
 def parse_bicep(path: Path) -> dict[str, Any]:
-    """Parse one Bicep file; pycep raises on syntax its grammar does not cover.
-
-    Skips the calling test, with the install command, when pycep-parser is not installed.
-    """
-    pycep = pytest.importorskip(
-        "pycep", reason="pycep-parser is not installed: pip install pycep-parser"
-    )
+    """Parse one Bicep file; pycep raises on syntax its grammar does not cover."""
     return pycep.BicepParser().parse(text=path.read_text(encoding="utf-8"))
 
 

@@ -30,13 +30,9 @@ def test_bicep_file_parses(path: Path):
 def test_bicep_file_has_no_syntax_error(path: Path):
     # tree-sitter-bicep is a second, independent grammar. It follows Bicep more closely than
     # pycep in places, for example it accepts `[for x in y: if (...) {...}]` and pycep does not.
-    tree_sitter = pytest.importorskip(
-        "tree_sitter", reason="tree-sitter is not installed: pip install tree-sitter"
-    )
-    bicep_grammar = pytest.importorskip(
-        "tree_sitter_bicep",
-        reason="tree-sitter-bicep is not installed: pip install tree-sitter-bicep",
-    )
+    import tree_sitter
+    import tree_sitter_bicep as bicep_grammar
+
     parser = tree_sitter.Parser(tree_sitter.Language(bicep_grammar.language()))
 
     tree = parser.parse(path.read_bytes())

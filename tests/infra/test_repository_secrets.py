@@ -13,11 +13,6 @@ from pathlib import Path
 
 import pytest
 from bicep_tree import ROOT
-
-pytest.importorskip(
-    "detect_secrets", reason="detect-secrets is not installed: pip install detect-secrets"
-)
-
 from detect_secrets import SecretsCollection
 from detect_secrets.settings import default_settings
 
