@@ -127,7 +127,7 @@ class Host:
         asyncio.get_running_loop().set_default_executor(executor)
         invoker = Invoker(str(self.app_dir), executor)
         store = TaskHubStore(self.state_dir / TASK_HUB_FILE)
-        engine = DurableEngine(app, store, invoker)
+        engine = DurableEngine(app, store, invoker, compact_replay=self.args.compact_replay)
 
         listener = _bind(self.args.port)
         port = listener.getsockname()[1]

@@ -18,4 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="loopback port of the API Management stand-in (default 8080)")
     parser.add_argument("--no-gateway", action="store_true",
                         help="do not start the API Management stand-in")
+    parser.add_argument(
+        "--compact-replay", action="store_true",
+        help="send the orchestrator SDK only the history events it acts on (faster replay; "
+             "context.histories then lacks TaskScheduled, TimerCreated and similar events)",
+    )
     parser.set_defaults(handler=run_host)

@@ -86,7 +86,8 @@ class InstanceRuntime:
     input: str | None
     parent: tuple[str, str, int] | None
     bookkeeping: Bookkeeping
-    played: list[str] = field(default_factory=list)
+    history_length: int = 0
+    replay: list[str] = field(default_factory=list)  # stored events sent to the SDK
     inbox: list[Message] = field(default_factory=list)
 
     def has_ready_messages(self, now: float) -> bool:
@@ -123,7 +124,8 @@ def _played(event: dict[str, Any]) -> str:
 class DurableEngine:
     """Schedules episodes, activities and timers over one task hub."""
 
-    def __init__(self, app: LoadedApp, store: TaskHubStore, invoker: Invoker) -> None:
+    def __init__(self, app: LoadedApp, store: TaskHubStore, invoker: Invoker,
+                 compact_replay: bool = False) -> None:
         options = app.host_json.get("extensions", {}).get("durableTask", {})
         cpus = os.cpu_count() or 1
         self.hub_name = str(options.get("hubName", "TestHubName"))
@@ -131,6 +133,7 @@ class DurableEngine:
         self.max_orchestrations = int(options.get("maxConcurrentOrchestratorFunctions", 10 * cpus))
         self.owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._app = app
+        self._compact_replay = compact_replay
         self._store = store
         self._invoker = invoker
         self._instances: dict[str, InstanceRuntime] = {}
@@ -191,11 +194,10 @@ class DurableEngine:
             runtime = InstanceRuntime(
                 row[0], row[1], row[2], row[3], row[4], parent, Bookkeeping.from_json(row[8])
             )
-            runtime.played = [
-                text for (text,) in connection.execute(
-                    "SELECT event FROM history WHERE instance_id=? ORDER BY sequence", (row[0],)
-                )
-            ]
+            texts = [text for (text,) in connection.execute(
+                "SELECT event FROM history WHERE instance_id=? ORDER BY sequence", (row[0],)
+            )]
+            self._remember(runtime, [json.loads(text) for text in texts], texts)
             self._instances[row[0]] = runtime
         for message in connection.execute(
             "SELECT message_id, instance_id, execution_id, kind, task_id, visible_at, event"
@@ -337,7 +339,7 @@ class DurableEngine:
         incoming = [started, *selection.controls, *selection.events]
         context = build_context(
             runtime.instance_id, runtime.parent[0] if runtime.parent else None,
-            runtime.input, runtime.played, incoming,
+            runtime.input, runtime.replay, incoming,
         )
         function = self._app.function(runtime.name)
         if function is None or function.trigger_type != ORCHESTRATION_TRIGGER:
@@ -387,7 +389,7 @@ class DurableEngine:
                     (runtime.instance_id, KIND_TIMER, timer_id),
                 )
             _append_history(connection, runtime.instance_id, runtime.execution_id,
-                            len(runtime.played), played)
+                            runtime.history_length, played)
             if new_execution is None:
                 self._write_work(connection, runtime, decisions, ids)
             custom = _compact(result.custom_status) if result.has_custom_status else None
@@ -403,7 +405,8 @@ class DurableEngine:
             return ids
 
         ids = await self._store.submit(change)
-        self._apply_episode(runtime, selection, played, bookkeeping, decisions, status, ids)
+        self._apply_episode(runtime, selection, events, played, bookkeeping, decisions, status,
+                            ids)
         if new_execution is not None:
             self._apply_continue_as_new(runtime, new_execution, continue_input, ids["restart"])
         self._log_outcome(runtime, status, output, continue_input is not None)
@@ -473,14 +476,31 @@ class DurableEngine:
         return parent_id, Message(message_id, parent_execution, KIND_COMPLETION, task_id,
                                   0.0, event)
 
-    def _apply_episode(self, runtime: InstanceRuntime, selection: Selection, played: list[str],
+    def _remember(self, runtime: InstanceRuntime, events: list[dict[str, Any]],
+                  played: list[str]) -> None:
+        """Add committed events to the in-memory replay history of an instance.
+
+        With compact replay only the event types the SDK acts on are kept for replay; the
+        task hub always stores the full history.
+        """
+        runtime.history_length += len(played)
+        if not self._compact_replay:
+            runtime.replay.extend(played)
+            return
+        runtime.replay.extend(
+            text for event, text in zip(events, played, strict=True)
+            if event["EventType"] in h.SDK_EVENT_TYPES
+        )
+
+    def _apply_episode(self, runtime: InstanceRuntime, selection: Selection,
+                       events: list[dict[str, Any]], played: list[str],
                        bookkeeping: Bookkeeping, decisions: Any, status: str,
                        ids: dict[str, Any]) -> None:
         consumed = {m.message_id for m in selection.consumed}
         runtime.inbox = [m for m in runtime.inbox if m.message_id not in consumed]
         runtime.inbox = [m for m in runtime.inbox if not (
             m.kind == KIND_TIMER and m.task_id in decisions.canceled_timers)]
-        runtime.played.extend(played)
+        self._remember(runtime, events, played)
         runtime.bookkeeping = bookkeeping
         runtime.status = status
         timers = [Message(mid, runtime.execution_id, KIND_TIMER, event["TimerId"],
@@ -507,7 +527,8 @@ class DurableEngine:
         runtime.execution_id = execution_id
         runtime.input = input_text
         runtime.bookkeeping = Bookkeeping()
-        runtime.played = []
+        runtime.history_length = 0
+        runtime.replay = []
         runtime.status = "ContinuedAsNew"
         runtime.inbox = [m for m in runtime.inbox if m.kind in (KIND_EVENT, KIND_CONTROL)]
         runtime.inbox.append(message)
@@ -545,7 +566,7 @@ class DurableEngine:
         def change(connection: sqlite3.Connection) -> dict[str, Any]:
             connection.execute("DELETE FROM inbox WHERE instance_id=?", (runtime.instance_id,))
             _append_history(connection, runtime.instance_id, runtime.execution_id,
-                            len(runtime.played), played)
+                            runtime.history_length, played)
             _update_instance(connection, runtime.instance_id, "Terminated", reason, None,
                              runtime.bookkeeping.to_json(), timestamp)
             return {"parent": self._notify_parent(connection, runtime, "Terminated", reason,
@@ -562,7 +583,8 @@ class DurableEngine:
                                started: dict[str, Any], now: datetime) -> None:
         """Record suspend/resume (and dropped stale messages) without running the orchestrator."""
         timestamp = h.format_time(now)
-        played = []
+        events: list[dict[str, Any]] = []
+        played: list[str] = []
         if selection.controls:
             events = [started, *selection.controls, h.event(h.ORCHESTRATOR_COMPLETED, timestamp)]
             played = [_played(e) for e in events]
@@ -571,14 +593,14 @@ class DurableEngine:
         def change(connection: sqlite3.Connection) -> None:
             _delete_messages(connection, [m.message_id for m in selection.consumed])
             _append_history(connection, runtime.instance_id, runtime.execution_id,
-                            len(runtime.played), played)
+                            runtime.history_length, played)
             _update_instance(connection, runtime.instance_id, status, None, None,
                              runtime.bookkeeping.to_json(), timestamp)
 
         await self._store.submit(change)
         consumed = {m.message_id for m in selection.consumed}
         runtime.inbox = [m for m in runtime.inbox if m.message_id not in consumed]
-        runtime.played.extend(played)
+        self._remember(runtime, events, played)
         runtime.status = status
 
     # ----------------------------------------------------------------- activities

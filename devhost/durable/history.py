@@ -45,6 +45,15 @@ EVENT_NAMES = {
     EXECUTION_RESUMED: "ExecutionResumed",
 }
 
+# The event types azure-functions-durable 1.7.0 acts on when it replays a history
+# (TaskOrchestrationExecutor.process_event). It parses every event it is sent, but does nothing
+# with the others (TaskScheduled, TimerCreated, OrchestratorCompleted, ...).
+SDK_EVENT_TYPES = frozenset({
+    EXECUTION_STARTED, TASK_COMPLETED, TASK_FAILED, SUB_ORCHESTRATION_COMPLETED,
+    SUB_ORCHESTRATION_FAILED, TIMER_FIRED, ORCHESTRATOR_STARTED, 14, EVENT_RAISED,
+    CONTINUE_AS_NEW,
+})
+
 # OrchestrationStatus values that DTFx writes into ExecutionCompleted.
 ORCHESTRATION_STATUS_CODES = {"Completed": 1, "Failed": 3, "Terminated": 5}
 

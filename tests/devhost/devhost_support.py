@@ -101,11 +101,11 @@ def _drain(process: subprocess.Popen, output: list[str], ready: threading.Event)
 
 
 def launch(app: str | Path, state_dir: Path, env: dict[str, str] | None = None,
-           timeout: float = 30.0) -> RunningHost:
+           timeout: float = 30.0, extra_args: tuple[str, ...] = ()) -> RunningHost:
     """Start `python -m devhost start` on port 0 and wait for its ready line (or its exit)."""
     app_dir = APPS / app if isinstance(app, str) else app
     command = [sys.executable, "-m", "devhost", "start", "--app", str(app_dir), "--port", "0",
-               "--state", str(state_dir), "--no-gateway"]
+               "--state", str(state_dir), "--no-gateway", *extra_args]
     process = subprocess.Popen(
         command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "DEVHOST_LOG_LEVEL": "WARNING", **(env or {})},

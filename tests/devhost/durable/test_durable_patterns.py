@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from pathlib import Path
 
-from devhost_support import RunningHost
+from devhost_support import RunningHost, launch
 
 
 def _attempts(database: str, tag: str) -> int:
@@ -151,3 +152,20 @@ def test_orchestrator_exception_fails_the_instance_with_its_message(
     assert status["runtimeStatus"] == "Failed"
     assert status["output"].startswith("Orchestrator function 'failing' failed: ")
     assert "orchestrator gave up" in status["output"]
+
+
+def test_compact_replay_runs_retries_timers_and_sub_orchestrations(
+    tmp_path: Path, scratch_db: str,
+) -> None:
+    host = launch("durable_app", tmp_path, extra_args=("--compact-replay",))
+    try:
+        job = {"db": scratch_db, "tag": "compact", "succeed_on": 2, "max_attempts": 3}
+        retried = host.wait_for(host.start("retrying", job))
+        nested = host.wait_for(host.start("parent"))
+        timed = host.wait_for(host.start("timer", 0.2))
+    finally:
+        host.stop()
+
+    assert retried["output"]["after"] == "Hello after retry"
+    assert nested["output"] == [["Hello Tokyo", "Hello Oslo", 42], 20]
+    assert timed["runtimeStatus"] == "Completed"
