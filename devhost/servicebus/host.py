@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -98,11 +99,17 @@ async def start(host: HostContext) -> ServiceBusHost | None:
         client.store.path,
         config_path or "the trigger bindings",
     )
-    if not triggers:
+    if not bindings:
         client.close()
         return None
 
-    service = ServiceBusHost(client, triggers, host.invoker, _service_bus_options(host.host_json))
+    try:
+        options = _service_bus_options(host.host_json)
+    except ValueError as error:
+        client.close()
+        raise StartupError(str(error)) from error
+    # With output bindings only, the host runs no receivers but keeps the client for sending.
+    service = ServiceBusHost(client, triggers, host.invoker, options)
     service.start()
     return service
 
@@ -135,10 +142,19 @@ def _service_bus_options(host_json: dict[str, Any]) -> dict[str, float]:
     }
 
 
+_TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d+):(\d+):(\d+(?:\.\d+)?)$")
+
+
 def _timespan_seconds(text: str) -> float:
-    """Parse a host.json TimeSpan such as `00:05:00` (hh:mm:ss) into seconds."""
-    hours, minutes, seconds = (float(part) for part in str(text).split(":"))
-    return hours * 3600 + minutes * 60 + seconds
+    """Parse a host.json TimeSpan such as `00:05:00` or `1.00:00:00` (d.hh:mm:ss) into seconds."""
+    match = _TIMESPAN.match(str(text).strip())
+    if match is None:
+        raise ValueError(
+            f"host.json extensions.serviceBus.maxAutoLockRenewalDuration={text!r} is not a "
+            "TimeSpan; write it as hh:mm:ss, for example 00:05:00."
+        )
+    days, hours, minutes, seconds = match.groups()
+    return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 class OutputSender:
@@ -212,6 +228,8 @@ class ServiceBusHost:
     async def stop(self) -> None:
         """Stop receiving, let running invocations finish briefly, and release remaining locks."""
         remove_listener(self.client.state_dir, self._wake_from_any_thread)
+        for receiver in self._receivers:
+            receiver.stopping = True
         if self._wake_socket is not None:
             asyncio.get_running_loop().remove_reader(self._wake_socket.socket.fileno())
             self._wake_socket.close()
@@ -285,9 +303,12 @@ class TriggerReceiver:
         self._lock_duration = settings.lock_duration
         self._max_delivery_count = settings.max_delivery_count
         self._inflight: set[asyncio.Task[None]] = set()
+        self.stopping = False
 
     async def run(self) -> None:
-        while True:
+        # The loop also checks `stopping`, because asyncio.wait_for in Python 3.11 can swallow
+        # a cancellation that arrives just as the wake-up event is set.
+        while not self.stopping:
             free = self._max_concurrent - len(self._inflight)
             received: list[ReceivedMessage] = []
             if free > 0:

@@ -12,7 +12,12 @@ from devhost.invoker import Invoker
 from devhost.loader import FunctionInfo, index_functions
 from devhost.servicebus.client import OutgoingMessage, ServiceBusClient
 from devhost.servicebus.config import EntitySettings, Namespace
-from devhost.servicebus.host import ServiceBusHost, check_supported, trigger_entity
+from devhost.servicebus.host import (
+    ServiceBusHost,
+    _timespan_seconds,
+    check_supported,
+    trigger_entity,
+)
 
 
 def trigger_function(**trigger: object) -> FunctionInfo:
@@ -103,3 +108,15 @@ async def test_long_invocation_keeps_its_lock_by_renewal(tmp_path):
 
     assert deliveries == [1]
     assert remaining == []
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("00:05:00", 300), ("1.00:00:30", 86430), ("00:00:01.5", 1.5)]
+)
+def test_lock_renewal_timespan_parses(text, seconds):
+    assert _timespan_seconds(text) == seconds
+
+
+def test_invalid_lock_renewal_timespan_names_the_setting():
+    with pytest.raises(ValueError, match="maxAutoLockRenewalDuration='5 minutes'"):
+        _timespan_seconds("5 minutes")
