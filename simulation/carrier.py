@@ -3,9 +3,9 @@
 For each ShipmentRequested the carrier draws a plan from its profile: how long until it
 collects the parcel, how long until it delivers, and whether it delivers, fails to deliver or
 never shows up. It then sends ShipmentDispatched and ShipmentDelivered (or
-ShipmentDeliveryFailed) to carrier-events when the plan says. A no-show sends nothing, so the
-saga's dispatch deadline cancels the order. A ShipmentCancellationRequested that arrives before
-the collection stops the plan.
+ShipmentDeliveryFailed) to carrier-events at the times the plan sets. A no-show sends nothing,
+so the saga's dispatch deadline cancels the order. A ShipmentCancellationRequested that arrives
+before the collection stops the plan.
 
 Each order's plan comes from a random generator seeded with the run's seed and the order id,
 so a run with the same seed draws the same plans whatever order the requests arrive in.

@@ -118,8 +118,8 @@ class Catalog:
 
 def load_bikestores(data_dir: Path = DEFAULT_DATA_DIR, *, with_orders: bool = True) -> Catalog:
     """Read the BikeStores CSV files from `data_dir`; past orders only when `with_orders`."""
-    wanted = REQUIRED_FILES + (REPLAY_FILES if with_orders else ())
-    _check_files(data_dir, wanted)
+    required = REQUIRED_FILES + (REPLAY_FILES if with_orders else ())
+    _check_files(data_dir, required)
 
     stores = {row["store_id"]: _store(row) for row in _rows(data_dir / "stores.csv")}
     products = {row["product_id"]: _product(row) for row in _rows(data_dir / "products.csv")}

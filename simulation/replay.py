@@ -9,7 +9,7 @@ arrives as a StockReceived event `lead_days` later, before that day's orders.
 
 A reorder point covers the largest demand of any `review_days + lead_days` window that starts
 on a review day, so an order placed up to the next delivery always finds its stock. The
-reorder points are sized from the replayed orders themselves: the simulated planner knows its
+reorder points are sized from the replayed orders themselves: the simulated planner sees its
 peak season exactly, which a real shop only forecasts.
 """
 

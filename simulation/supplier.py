@@ -19,6 +19,7 @@ from domain.messages import SUPPLIER_EVENTS, CloudEvent, ReceivedLine, StockRece
 from simulation.api import ApiClient
 from simulation.bus import Broker
 from simulation.catalog import Catalog
+from simulation.replay import Delivery as PlannedRestock
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,10 @@ class StockDelivery:
     quantities: dict[str, int]
 
 
+Delivery = StockDelivery | PlannedRestock
+"""A delivery of opening stock or a replay restock: event id, store id, quantities."""
+
+
 def opening_deliveries(catalog: Catalog) -> list[StockDelivery]:
     """Split the catalog's initial stock into deliveries per store of at most LINES_PER_EVENT."""
     deliveries = []
@@ -56,7 +61,7 @@ def opening_deliveries(catalog: Catalog) -> list[StockDelivery]:
     return deliveries
 
 
-def stock_received(delivery: StockDelivery) -> CloudEvent:
+def stock_received(delivery: Delivery) -> CloudEvent:
     """Build the StockReceived envelope of a delivery; its subject is the store id."""
     data = StockReceived(
         store_id=delivery.store_id,
@@ -84,7 +89,7 @@ class Supplier:
         self.received: Counter[Pair] = Counter()
         """Units delivered per (store id, product id) by this run, opening stock included."""
 
-    async def deliver(self, deliveries: list[StockDelivery]) -> None:
+    async def deliver(self, deliveries: list[Delivery]) -> None:
         """Send the deliveries, then wait until the stock API shows every line applied."""
         started = time.monotonic()
         for delivery in deliveries:

@@ -28,7 +28,7 @@ from simulation.carrier import Outcome, Script
 from simulation.catalog import Catalog, SourceOrder, SourceStatus
 from simulation.replay import ReplayStep
 from simulation.summary import FINAL_STATUSES, RunSummary, check_stock, durations
-from simulation.supplier import StockDelivery, Supplier
+from simulation.supplier import Delivery, Supplier
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +50,12 @@ class PlannedOrder:
     """The Idempotency-Key, unique per run, so a retried POST places the order once."""
     at: float
     body: dict[str, Any]
-    group: str
-    """The label the summary groups the order under (its store, or its source status)."""
     cancel_after: float | None = None
     """Seconds after placing at which the customer requests a cancellation; None for never."""
     outcome: Outcome | None = None
     """The carrier's outcome for a scripted replay; None to draw it from the profile."""
+    source_status: str | None = None
+    """The status of the replayed order in the data set; None for generated orders."""
 
 
 @dataclass(frozen=True)
@@ -63,16 +63,15 @@ class PlannedDelivery:
     """Supplier deliveries to send at `at` seconds after the start, before that day's orders."""
 
     at: float
-    deliveries: tuple[StockDelivery, ...]
+    deliveries: tuple[Delivery, ...]
 
 
 @dataclass
 class Workload:
-    """The steps of one run, in time order, and how its summary groups the orders."""
+    """The steps of one run: orders and supplier deliveries, each with its time."""
 
     orders: list[PlannedOrder]
     deliveries: list[PlannedDelivery] = field(default_factory=list)
-    group_label: str = "by store"
 
 
 def generate(
@@ -85,7 +84,8 @@ def generate(
 
     for index in range(count):
         store_id = rng.choice(stores)
-        products = rng.sample(catalog.stocked_products(store_id), k=min(3, rng.randint(1, 3)))
+        stocked = catalog.stocked_products(store_id)
+        products = rng.sample(stocked, k=min(len(stocked), rng.randint(1, 3)))
         lines = [
             _line(product_id, rng.randint(1, 2), catalog.products[product_id].list_price)
             for product_id in products
@@ -93,9 +93,7 @@ def generate(
         cancel_after = rng.uniform(0.0, 1.0) if rng.random() < cancel_rate else None
         body = _order_body(store_id, f"cust-{rng.randrange(1, 500):04d}", lines,
                            _generated_address(rng, catalog, store_id))
-        orders.append(
-            PlannedOrder(f"{run_id}-{index}", index / rate, body, f"store {store_id}", cancel_after)
-        )
+        orders.append(PlannedOrder(f"{run_id}-{index}", index / rate, body, cancel_after))
     return Workload(orders)
 
 
@@ -111,7 +109,7 @@ SOURCE_OUTCOMES = {
 
 
 def replay(catalog: Catalog, steps: list[ReplayStep], days_per_second: float, run_id: str):
-    """Place the data set's orders on a clock where one day lasts 1/days_per_second seconds."""
+    """Plan the data set's orders on a clock where one day lasts 1/days_per_second seconds."""
     first_day = steps[0].day
     orders: list[PlannedOrder] = []
     deliveries: list[PlannedDelivery] = []
@@ -119,13 +117,9 @@ def replay(catalog: Catalog, steps: list[ReplayStep], days_per_second: float, ru
     for step in steps:
         at = (step.day - first_day).days / days_per_second
         if step.deliveries:
-            stock = tuple(
-                StockDelivery(delivery.event_id, delivery.store_id, delivery.quantities)
-                for delivery in step.deliveries
-            )
-            deliveries.append(PlannedDelivery(at, stock))
+            deliveries.append(PlannedDelivery(at, step.deliveries))
         orders.extend(_replayed(catalog, order, at, run_id) for order in step.orders)
-    return Workload(orders, deliveries, group_label="by source status")
+    return Workload(orders, deliveries)
 
 
 def _replayed(catalog: Catalog, order: SourceOrder, at: float, run_id: str) -> PlannedOrder:
@@ -147,9 +141,9 @@ def _replayed(catalog: Catalog, order: SourceOrder, at: float, run_id: str) -> P
         f"{run_id}-bikestores-{order.source_id}",
         at,
         body,
-        order.status.name.lower(),
         cancel_after,
         outcome,
+        order.status.name.lower(),
     )
 
 
@@ -329,7 +323,9 @@ class Driver:
         for tracked, document in zip(self._orders.values(), documents, strict=True):
             status = document.get("status") or "Unknown"
             statuses[status] += 1
-            groups.setdefault(tracked.planned.group, Counter())[status] += 1
+            if tracked.planned.source_status is not None:
+                label = f"source {tracked.planned.source_status}"
+                groups.setdefault(label, Counter())[status] += 1
             stores.setdefault(f"store {document.get('storeId')}", Counter())[status] += 1
             if status in FINAL_STATUSES:
                 saga_seconds.append(_saga_seconds(document))
@@ -337,9 +333,7 @@ class Driver:
         statuses["NotPlaced"] += len(self._failures)
         if not self._failures:
             del statuses["NotPlaced"]
-        by_group = dict(sorted(stores.items()))
-        if workload.group_label != "by store":
-            by_group |= {f"source {label}": counts for label, counts in sorted(groups.items())}
+        by_group = dict(sorted(stores.items())) | dict(sorted(groups.items()))
 
         return RunSummary(
             orders=len(workload.orders),

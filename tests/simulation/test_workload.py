@@ -83,6 +83,6 @@ def test_replay_scripts_1445_deliveries_as_in_the_data(bikestores):
 
 def test_replay_cancels_the_rejected_orders_of_the_data(bikestores):
     workload = replay(bikestores, schedule(bikestores, []), days_per_second=10, run_id="t")
-    cancelled = Counter(p.group for p in workload.orders if p.cancel_after is not None)
+    cancelled = Counter(p.source_status for p in workload.orders if p.cancel_after is not None)
 
     assert cancelled == {"rejected": 45}
