@@ -37,7 +37,7 @@ LOCK_FILE = "host.lock"
 
 
 class StartupError(Exception):
-    """The host cannot start; the message says why and what to do."""
+    """The host cannot start; the message gives the reason and the fix."""
 
 
 def import_optional(name: str) -> ModuleType | None:

@@ -2,8 +2,8 @@
 
 Work moves through the hub as inbox messages (per instance) and work items (activities).
 Each instance is owned by one episode at a time. An episode takes every inbox message that is
-ready, replays the orchestrator through the SDK, and commits history, new work and the
-instance's status in one change; work is dispatched only after that change is durable. An
+ready and replays the orchestrator through the SDK. It then commits history, new work and the
+instance's status in one change, and work is dispatched only after that change is durable. An
 activity's completion is committed (work item deleted, completion queued) before the
 orchestrator sees it. After a crash, start-up re-runs every work item still in the hub
 (at-least-once, as on Azure), re-arms timers and resumes every instance with ready messages.

@@ -50,7 +50,9 @@ class RunningHost:
 
     def request(self, method: str, path: str, body: Any = None, *,
                 headers: dict[str, str] | None = None, raw: bytes | None = None) -> Response:
-        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        data = raw
+        if data is None and body is not None:
+            data = json.dumps(body).encode()
         all_headers = {"Content-Type": "application/json"} if data is not None else {}
         all_headers.update(headers or {})
         url = path if path.startswith("http") else self.base_url + path
