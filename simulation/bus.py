@@ -15,6 +15,7 @@ from pathlib import Path
 from adapters.messaging import message_properties
 from devhost.servicebus.client import (
     ChangeWatcher,
+    MessageLockLostError,
     OutgoingMessage,
     ReceivedMessage,
     ServiceBusClient,
@@ -22,6 +23,8 @@ from devhost.servicebus.client import (
 from domain.messages import CloudEvent
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Broker", "MessageLockLostError", "ReceivedMessage"]
 
 BATCH_SIZE = 64
 IDLE_CHECK_SECONDS = 0.005

@@ -178,7 +178,6 @@ class Carrier:
         self._send = send
         self._clock = clock
         self._tasks: dict[str, asyncio.Task] = {}
-        self._requested: set[str] = set()
         self._collected: set[str] = set()
         self._cancelled: set[str] = set()
         self.sent: dict[str, int] = {}
@@ -209,15 +208,18 @@ class Carrier:
 
     async def _plan(self, request: ShipmentRequested) -> None:
         order_id = request.order_id
-        if order_id in self._requested or order_id in self._cancelled:
+        if order_id in self._tasks or order_id in self._cancelled:
             log.info("ignoring repeated shipment request for order %s", order_id)
             return
 
-        # Mark the order before any await, so a redelivered request is seen as a repeat.
-        self._requested.add(order_id)
+        # The shipment runs in its own task, so a wait for a scripted outcome never holds up
+        # the requests behind it or the settlement of this request's message.
+        self._tasks[order_id] = asyncio.create_task(self._ship(request))
+
+    async def _ship(self, request: ShipmentRequested) -> None:
+        order_id = request.order_id
         outcome = await self.script.outcome_for(order_id) if self.script else None
         plan = draw_plan(self.profile, self.seed, order_id, outcome)
-        self._tasks[order_id] = asyncio.create_task(self._carry_out(request, plan))
         log.info(
             "carrier planned shipment %s of order %s: %s, collection in %.2f s",
             request.shipment_id,
@@ -225,6 +227,7 @@ class Carrier:
             plan.outcome,
             plan.dispatch_after,
         )
+        await self._carry_out(request, plan)
 
     def _cancel(self, request: ShipmentCancellationRequested) -> None:
         order_id = request.order_id

@@ -21,7 +21,7 @@ from pathlib import Path
 from domain.errors import InvalidMessage
 from domain.messages import CARRIER_REQUESTS, parse_envelope
 from simulation.api import ApiClient
-from simulation.bus import Broker
+from simulation.bus import Broker, MessageLockLostError, ReceivedMessage
 from simulation.carrier import PROFILES, Carrier, CarrierProfile, Script
 from simulation.catalog import (
     DEFAULT_DATA_DIR,
@@ -169,17 +169,26 @@ async def _simulate(
 async def serve_carrier(carrier: Carrier, broker: Broker, stop: asyncio.Event) -> None:
     """Take carrier requests from the broker and hand them to the carrier until `stop` is set.
 
-    A request that is not a valid envelope is dead-lettered with the parser's reason.
+    A request that is not a valid envelope is dead-lettered with the parser's reason. A lock
+    lost before settlement is logged, and the redelivered request is a repeat the carrier
+    ignores.
     """
     async for message in broker.receive(CARRIER_REQUESTS, stop):
         try:
-            envelope = parse_envelope(message.body)
-            await carrier.handle(envelope)
-        except (InvalidMessage, ValueError) as error:
-            log.warning("carrier dead-letters message %s: %s", message.message_id, error)
-            await broker.dead_letter(message, "InvalidCarrierRequest", str(error))
-            continue
-        await broker.complete(message)
+            await _take_request(carrier, broker, message)
+        except MessageLockLostError as error:
+            log.warning("carrier lost the lock of message %s: %s", message.message_id, error)
+
+
+async def _take_request(carrier: Carrier, broker: Broker, message: ReceivedMessage) -> None:
+    try:
+        envelope = parse_envelope(message.body)
+        await carrier.handle(envelope)
+    except (InvalidMessage, ValueError) as error:
+        log.warning("carrier dead-letters message %s: %s", message.message_id, error)
+        await broker.dead_letter(message, "InvalidCarrierRequest", str(error))
+        return
+    await broker.complete(message)
 
 
 async def run_carrier(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ from typing import Any
 from domain.errors import InvalidMessage
 from domain.messages import parse_envelope
 from simulation.api import ApiClient, ApiError
-from simulation.bus import Broker
+from simulation.bus import Broker, MessageLockLostError
 from simulation.carrier import Outcome, Script
 from simulation.catalog import Catalog, SourceOrder, SourceStatus
 from simulation.replay import ReplayStep
@@ -267,13 +267,17 @@ class Driver:
             except InvalidMessage as error:
                 log.warning("ignoring message %s on %s: %s", message.message_id, NOTIFICATIONS,
                             error)
-                await self.broker.complete(message)
-                continue
+            else:
+                status = FINAL_EVENTS.get(envelope.type)
+                if status is not None:
+                    self._finish(envelope.subject, status)
 
-            status = FINAL_EVENTS.get(envelope.type)
-            if status is not None:
-                self._finish(envelope.subject, status)
-            await self.broker.complete(message)
+            try:
+                await self.broker.complete(message)
+            except MessageLockLostError as error:
+                # A redelivery repeats an event that _finish has already recorded.
+                log.warning("lost the lock of message %s on %s: %s", message.message_id,
+                            NOTIFICATIONS, error)
 
     def _finish(self, order_id: str, status: str) -> None:
         tracked = self._orders.get(order_id)
