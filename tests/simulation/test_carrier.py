@@ -178,3 +178,18 @@ async def test_close_stops_shipments_in_progress(shipment_request):
     await carrier.close()
 
     assert carrier.in_progress == 0
+
+
+async def test_script_wait_does_not_block_other_orders(shipment_request):
+    outbox = Outbox()
+    script = Script(wait_seconds=5.0)
+    carrier = Carrier(FAST, outbox.send, seed=1, script=script)
+
+    await asyncio.wait_for(carrier.handle(shipment_request("waits")), timeout=0.5)
+    await carrier.handle(shipment_request("o2"))
+    script.set("o2", Outcome.DELIVERED)
+    await asyncio.sleep(0.2)
+    await carrier.close()
+
+    assert outbox.types("o2") == ["ShipmentDispatched", "ShipmentDelivered"]
+    assert outbox.types("waits") == []
