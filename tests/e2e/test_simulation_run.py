@@ -50,33 +50,33 @@ def test_run_exits_zero(finished_run):
 def test_run_places_all_twenty_orders(finished_run):
     _, summary, output = finished_run
 
-    assert sum(summary["statuses"].values()) == 20, output
+    assert sum(summary.get("statuses", {}).values()) == 20, output
 
 
 @pytest.mark.slow
 def test_run_leaves_no_order_unfinished(finished_run):
     _, summary, output = finished_run
 
-    assert summary["unfinished"] == 0, output
+    assert summary.get("unfinished") == 0, output
 
 
 @pytest.mark.slow
 def test_run_conserves_stock(finished_run):
     _, summary, output = finished_run
 
-    assert summary["stockCheck"]["passed"], output
+    assert (summary.get("stockCheck") or {}).get("passed"), output
 
 
 @pytest.mark.slow
 def test_run_leaves_no_stock_reserved(finished_run):
     _, summary, output = finished_run
 
-    assert summary["stockCheck"]["reservedLeft"] == 0, output
+    assert (summary.get("stockCheck") or {}).get("reservedLeft") == 0, output
 
 
 @pytest.mark.slow
 def test_run_prints_the_summary_and_urls(finished_run):
     _, _, output = finished_run
 
-    assert "Result: passed" in output
-    assert "Subscription key:" in output
+    assert "Result: passed" in output, output
+    assert "Subscription key:" in output, output
