@@ -86,6 +86,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gateway-port", type=int, default=8080,
                         help="gateway port; 0 picks a free one (default 8080)")
 
+    parser.add_argument("--run-id", default=None,
+                        help="prefix of the orders' Idempotency-Keys (default: the start time); "
+                        "the same run id and seed on a fresh state folder give the same orders "
+                        "and carrier plans")
     parser.add_argument("--rate", type=float, default=20.0,
                         help="generated orders placed per second (default 20)")
     parser.add_argument("--cancel-rate", type=float, default=0.05,
@@ -211,6 +215,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
     """Raise ValueError naming the first option whose value cannot be used."""
     checks = [
         ("--orders", args.orders >= 0, "0 or more"),
+        ("--run-id", args.run_id is None or 0 < len(args.run_id) <= 64, "of 1 to 64 characters"),
         ("--rate", args.rate > 0, "above 0"),
         ("--cancel-rate", 0 <= args.cancel_rate <= 1, "in 0..1"),
         ("--days-per-second", args.days_per_second > 0, "above 0"),
@@ -248,7 +253,7 @@ def _profile(args: argparse.Namespace) -> CarrierProfile:
 
 
 def _workload(args: argparse.Namespace, catalog: Catalog) -> Workload:
-    run_id = datetime.now(UTC).strftime("run%Y%m%dT%H%M%S")
+    run_id = args.run_id or datetime.now(UTC).strftime("run%Y%m%dT%H%M%S")
     if not args.replay:
         return generate(catalog, args.orders, args.rate, args.seed, args.cancel_rate, run_id)
 
