@@ -22,7 +22,6 @@ import os
 import sqlite3
 import time
 import traceback
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,7 +41,7 @@ from devhost.durable.episode import (
     prepare_retries,
 )
 from devhost.durable.store import TERMINAL_STATUSES, TaskHubStore
-from devhost.invoker import InvocationError, Invoker
+from devhost.invoker import InvocationError, Invoker, new_id
 from devhost.loader import ACTIVITY_TRIGGER, ORCHESTRATION_TRIGGER, LoadedApp
 
 logger = logging.getLogger("devhost.durable")
@@ -131,7 +130,7 @@ class DurableEngine:
         self.hub_name = str(options.get("hubName", "TestHubName"))
         self.max_activities = int(options.get("maxConcurrentActivityFunctions", 10 * cpus))
         self.max_orchestrations = int(options.get("maxConcurrentOrchestratorFunctions", 10 * cpus))
-        self.owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = f"{os.uname().nodename}:{os.getpid()}:{new_id().hex[:8]}"
         self._app = app
         self._compact_replay = compact_replay
         self._store = store
@@ -378,7 +377,7 @@ class DurableEngine:
                 OrchestrationStatus=h.ORCHESTRATION_STATUS_CODES[status], Result=_compact(output),
             ))
         played = [_played(e) for e in events]
-        new_execution = uuid.uuid4().hex if continue_input is not None else None
+        new_execution = new_id().hex if continue_input is not None else None
 
         def change(connection: sqlite3.Connection) -> dict[str, Any]:
             ids: dict[str, Any] = {"timers": [], "work": [], "children": [], "parent": None}
@@ -445,7 +444,7 @@ class DurableEngine:
             message_id = _insert_message(connection, runtime.instance_id, runtime.execution_id,
                                          KIND_COMPLETION, child.task_id, time.time(), failed)
             return "failed", (message_id, failed)
-        execution_id = uuid.uuid4().hex
+        execution_id = new_id().hex
         parent = (runtime.instance_id, runtime.execution_id, child.task_id)
         message = _create_instance(connection, child.instance_id, function.name, execution_id,
                                    child.input, parent, self.owner)
@@ -672,8 +671,8 @@ class DurableEngine:
                 f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator "
                 "function."
             )
-        instance_id = instance_id or uuid.uuid4().hex
-        execution_id = uuid.uuid4().hex
+        instance_id = instance_id or new_id().hex
+        execution_id = new_id().hex
 
         def change(connection: sqlite3.Connection) -> Message:
             status = _instance_status(connection, instance_id)
