@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 run: $(STAMP)
-	$(PY) -m devhost start $(ARGS)
+	$(PY) -m simulation run $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) .devhost .pytest_cache .ruff_cache
