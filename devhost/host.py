@@ -27,7 +27,14 @@ from devhost.durable.store import TaskHubStore
 from devhost.http_triggers import HttpTriggers
 from devhost.invoker import Invoker
 from devhost.keys import load_or_create_keys
-from devhost.loader import DURABLE_TRIGGERS, HTTP_TRIGGER, LoadedApp, LoadError, load_app
+from devhost.loader import (
+    ACTIVITY_TRIGGER,
+    HTTP_TRIGGER,
+    ORCHESTRATION_TRIGGER,
+    LoadedApp,
+    LoadError,
+    load_app,
+)
 
 logger = logging.getLogger("devhost")
 
@@ -112,6 +119,7 @@ class Host:
     async def run(self) -> None:
         """Start everything, print the ready line, and serve until SIGINT or SIGTERM."""
         started = time.monotonic()
+        stop = self._catch_stop_signals()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         lock = _lock_state_dir(self.state_dir)
         try:
@@ -155,7 +163,7 @@ class Host:
         elapsed = time.monotonic() - started
         print(f"devhost ready on {base_url} (state {self.state_dir}, {elapsed:.2f} s)", flush=True)
 
-        await self._wait_for_stop_signal()
+        await stop.wait()
         logger.info("Stopping devhost")
         for extension in reversed(self._extensions):
             await extension.stop()
@@ -168,7 +176,7 @@ class Host:
 
     async def _start_extensions(self, context: HostContext) -> set[str]:
         """Start each present extension module; return the trigger types now served."""
-        handled = {HTTP_TRIGGER, *DURABLE_TRIGGERS}
+        handled = {HTTP_TRIGGER, ORCHESTRATION_TRIGGER, ACTIVITY_TRIGGER}
         for name in EXTENSION_MODULES:
             module = import_optional(name)
             if module is None:
@@ -180,14 +188,13 @@ class Host:
         return handled
 
     @staticmethod
-    async def _wait_for_stop_signal() -> None:
+    def _catch_stop_signals() -> asyncio.Event:
+        """Return an event set by SIGINT or SIGTERM; installed before the ready line is printed."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signal_number in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signal_number, stop.set)
-        await stop.wait()
-        for signal_number in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signal_number)
+        return stop
 
 
 def run_host(args: argparse.Namespace) -> int:

@@ -17,8 +17,6 @@ from devhost.routing import RouteTemplate
 HTTP_TRIGGER = "httpTrigger"
 ORCHESTRATION_TRIGGER = "orchestrationTrigger"
 ACTIVITY_TRIGGER = "activityTrigger"
-ENTITY_TRIGGER = "entityTrigger"
-DURABLE_TRIGGERS = frozenset({ORCHESTRATION_TRIGGER, ACTIVITY_TRIGGER, ENTITY_TRIGGER})
 RESERVED_ROUTE_ROOTS = ("admin", "runtime")
 
 

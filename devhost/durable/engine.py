@@ -517,7 +517,7 @@ class DurableEngine:
             else:
                 self._load_new_instance(*details)
         if status in TERMINAL_STATUSES:
-            self._instances.pop(runtime.instance_id, None)
+            self._forget(runtime)
             if ids.get("parent"):
                 self._deliver(*ids["parent"])
 
@@ -532,6 +532,11 @@ class DurableEngine:
         runtime.inbox = [m for m in runtime.inbox if m.kind in (KIND_EVENT, KIND_CONTROL)]
         runtime.inbox.append(message)
         self._schedule(runtime.instance_id)
+
+    def _forget(self, runtime: InstanceRuntime) -> None:
+        # A restart in place may already have loaded a new runtime under the same id.
+        if self._instances.get(runtime.instance_id) is runtime:
+            del self._instances[runtime.instance_id]
 
     def _load_new_instance(self, instance_id: str, name: str, execution_id: str,
                            input_text: str | None, parent: tuple | None,
@@ -573,7 +578,7 @@ class DurableEngine:
 
         ids = await self._store.submit(change)
         runtime.status = "Terminated"
-        self._instances.pop(runtime.instance_id, None)
+        self._forget(runtime)
         if ids["parent"]:
             self._deliver(*ids["parent"])
         logger.info("Instance %s of %s terminated: %s", runtime.instance_id, runtime.name, reason)
