@@ -23,6 +23,7 @@ from aiohttp import web
 from devhost.context import HostContext, Stoppable
 from devhost.durable.api import DurableHttpApi
 from devhost.durable.engine import DurableEngine
+from devhost.durable.episode import start_episode_workers
 from devhost.durable.store import TaskHubStore
 from devhost.http_triggers import HttpTriggers
 from devhost.invoker import Invoker
@@ -128,6 +129,12 @@ class Host:
             lock.close()
             raise StartupError(str(error)) from error
 
+        episode_pool = None
+        if self.args.episode_workers > 0:
+            handles = {f.name: f.func for f in app.functions
+                       if f.trigger_type == ORCHESTRATION_TRIGGER}
+            episode_pool = start_episode_workers(handles, self.args.episode_workers)
+
         keys = load_or_create_keys(self.state_dir)
         durable_options = app.host_json.get("extensions", {}).get("durableTask", {})
         threads = max(32, int(durable_options.get("maxConcurrentActivityFunctions", 0)))
@@ -135,7 +142,8 @@ class Host:
         asyncio.get_running_loop().set_default_executor(executor)
         invoker = Invoker(str(self.app_dir), executor)
         store = TaskHubStore(self.state_dir / TASK_HUB_FILE)
-        engine = DurableEngine(app, store, invoker, compact_replay=self.args.compact_replay)
+        engine = DurableEngine(app, store, invoker, compact_replay=self.args.compact_replay,
+                               episode_pool=episode_pool)
 
         listener = _bind(self.args.port)
         port = listener.getsockname()[1]

@@ -23,4 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="send the orchestrator SDK only the history events it acts on (faster replay; "
              "context.histories then lacks TaskScheduled, TimerCreated and similar events)",
     )
+    parser.add_argument(
+        "--episode-workers", type=int, default=0,
+        help="replay orchestrator episodes in this many forked worker processes "
+             "(default 0: threads of the host process)",
+    )
     parser.set_defaults(handler=run_host)

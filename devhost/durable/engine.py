@@ -22,7 +22,7 @@ import os
 import sqlite3
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +37,7 @@ from devhost.durable.episode import (
     build_context,
     decide,
     execute_orchestrator,
+    execute_registered,
     is_retry_event,
     prepare_retries,
 )
@@ -124,7 +125,7 @@ class DurableEngine:
     """Schedules episodes, activities and timers over one task hub."""
 
     def __init__(self, app: LoadedApp, store: TaskHubStore, invoker: Invoker,
-                 compact_replay: bool = False) -> None:
+                 compact_replay: bool = False, episode_pool: Executor | None = None) -> None:
         options = app.host_json.get("extensions", {}).get("durableTask", {})
         cpus = os.cpu_count() or 1
         self.hub_name = str(options.get("hubName", "TestHubName"))
@@ -143,7 +144,8 @@ class DurableEngine:
         self._timer_sequence = 0
         self._timer_wakeup = asyncio.Event()
         self._activity_slots = asyncio.Semaphore(self.max_activities)
-        self._episode_executor = ThreadPoolExecutor(
+        self._episode_pool = episode_pool
+        self._episode_executor = episode_pool or ThreadPoolExecutor(
             max_workers=self.max_orchestrations, thread_name_prefix="devhost-orchestrator"
         )
         self._tasks: list[asyncio.Task] = []
@@ -344,9 +346,7 @@ class DurableEngine:
         if function is None or function.trigger_type != ORCHESTRATION_TRIGGER:
             state, error = {}, f"The orchestrator function '{runtime.name}' does not exist."
         else:
-            state, error = await asyncio.get_running_loop().run_in_executor(
-                self._episode_executor, execute_orchestrator, function.func, context
-            )
+            state, error = await self._execute(function, context)
         result = decide(bookkeeping, state, error, now, runtime.execution_id, runtime.name)
         result.decisions.events[:0] = retries.events
         result.decisions.activities[:0] = retries.activities
@@ -354,6 +354,16 @@ class DurableEngine:
         result.decisions.children[:0] = retries.children
         await self._commit_episode(runtime, selection, incoming, bookkeeping, result, now)
         return True
+
+    async def _execute(self, function: Any, context: str) -> tuple[dict, str | None]:
+        loop = asyncio.get_running_loop()
+        if self._episode_pool is None:
+            return await loop.run_in_executor(
+                self._episode_executor, execute_orchestrator, function.func, context
+            )
+        return await loop.run_in_executor(
+            self._episode_pool, execute_registered, function.name, context
+        )
 
     async def _commit_episode(
         self, runtime: InstanceRuntime, selection: Selection, incoming: list[dict[str, Any]],

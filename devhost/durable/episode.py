@@ -9,7 +9,10 @@ into history events and work with `decide`.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -241,6 +244,19 @@ def execute_orchestrator(handle: Callable[..., Any], context_json: str) -> tuple
     return json.loads(encoded.value), None
 
 
+_REGISTERED_HANDLES: dict[str, Callable[..., Any]] = {}
+
+
+def register_handles(handles: dict[str, Callable[..., Any]]) -> None:
+    """Register orchestrator handles by name for `execute_registered` in forked workers."""
+    _REGISTERED_HANDLES.update(handles)
+
+
+def execute_registered(name: str, context_json: str) -> tuple[dict, str | None]:
+    """Run a registered orchestrator by name; the picklable form of `execute_orchestrator`."""
+    return execute_orchestrator(_REGISTERED_HANDLES[name], context_json)
+
+
 def flatten_actions(state: dict[str, Any]) -> list[dict[str, Any]]:
     """Flatten the cumulative action list depth-first, dropping WhenAny/WhenAll wrappers."""
     flat: list[dict[str, Any]] = []
@@ -375,3 +391,21 @@ def _schedule_action(
             "attempt": 1,
         }
     return None
+
+
+def _warm_up() -> int:
+    return os.getpid()
+
+
+def start_episode_workers(handles: dict[str, Callable[..., Any]], count: int) -> Executor:
+    """Fork `count` worker processes that run orchestrator episodes by name.
+
+    The workers are forked at once, before the host starts its threads, and inherit the
+    imported app, so the app's module code runs only once. Episodes then replay on several
+    cores instead of sharing the host's interpreter lock.
+    """
+    register_handles(handles)
+    pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("fork"))
+    for future in [pool.submit(_warm_up) for _ in range(count * 2)]:
+        future.result()
+    return pool

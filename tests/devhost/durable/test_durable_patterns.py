@@ -169,3 +169,24 @@ def test_compact_replay_runs_retries_timers_and_sub_orchestrations(
     assert retried["output"]["after"] == "Hello after retry"
     assert nested["output"] == [["Hello Tokyo", "Hello Oslo", 42], 20]
     assert timed["runtimeStatus"] == "Completed"
+
+
+def test_episode_workers_run_retries_events_and_sub_orchestrations(
+    tmp_path: Path, scratch_db: str,
+) -> None:
+    host = launch("durable_app", tmp_path, extra_args=("--episode-workers", "2"))
+    try:
+        job = {"db": scratch_db, "tag": "workers", "succeed_on": 2, "max_attempts": 3}
+        retried = host.wait_for(host.start("retrying", job))
+        nested = host.wait_for(host.start("parent"))
+        waiting = host.start("waiter")
+        host.wait_for(waiting, ("Running",))
+        host.request("POST", f"/durabletask/instances/{waiting}/raiseEvent/Finish", "go")
+        finished = host.wait_for(waiting)
+    finally:
+        exit_code = host.stop()
+
+    assert retried["output"]["after"] == "Hello after retry"
+    assert nested["output"] == [["Hello Tokyo", "Hello Oslo", 42], 20]
+    assert finished["output"] == "go"
+    assert exit_code == 0
