@@ -273,7 +273,12 @@ class Invoker:
     def _signature(self, function: FunctionInfo) -> inspect.Signature:
         signature = self._signatures.get(function.name)
         if signature is None:
-            signature = inspect.signature(function.func, eval_str=False)
+            # Resolve `from __future__ import annotations` strings, as the worker's
+            # typing.get_type_hints does, so func.Out and str parameters are recognised.
+            try:
+                signature = inspect.signature(function.func, eval_str=True)
+            except (NameError, SyntaxError, TypeError):
+                signature = inspect.signature(function.func)
             self._signatures[function.name] = signature
         return signature
 

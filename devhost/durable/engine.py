@@ -642,7 +642,14 @@ class DurableEngine:
             return _insert_message(connection, instance_id, execution_id, KIND_COMPLETION,
                                    task_id, 0.0, event)
 
-        message_id = await self._store.submit(change)
+        try:
+            message_id = await self._store.submit(change)
+        except sqlite3.Error:
+            # The work item stays in the hub, so the activity runs again on the next start.
+            logger.exception("Committing the result of activity %s (task %d) of instance %s "
+                             "failed; it will run again when devhost restarts",
+                             name, task_id, instance_id)
+            return
         if message_id is not None:
             self._deliver(instance_id, Message(message_id, execution_id, KIND_COMPLETION,
                                                task_id, 0.0, event))

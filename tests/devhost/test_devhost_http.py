@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from devhost_support import RunningHost
+from pathlib import Path
+
+from devhost_support import RunningHost, launch
 
 
 def test_anonymous_function_needs_no_key(durable_host: RunningHost) -> None:
@@ -144,3 +146,14 @@ def test_durable_client_starter_returns_check_status_response(durable_host: Runn
     assert answer.status == 202
     assert answer.headers["Location"] == payload["statusQueryGetUri"]
     assert payload["id"]
+
+
+def test_postponed_annotations_still_bind_out_parameters(tmp_path: Path) -> None:
+    host = launch("annotations_app", tmp_path)
+    try:
+        answer = host.request("POST", "/api/note", raw=b"hi")
+    finally:
+        host.stop()
+
+    assert answer.status == 200
+    assert answer.body == b"body=hi"
