@@ -123,7 +123,29 @@ def index_functions(app: Any) -> list[FunctionInfo]:
             )
         )
     check_routes(functions)
+    check_durable_signatures(functions)
     return functions
+
+
+def check_durable_signatures(functions: list[FunctionInfo]) -> None:
+    """Reject Durable functions that the Python worker could not call.
+
+    The SDK's orchestrator handler takes a parameter named `context`, and the worker binds
+    arguments by name; the durable client middleware awaits the user's function.
+    """
+    for function in functions:
+        if function.trigger_type == ORCHESTRATION_TRIGGER and function.trigger["name"] != "context":
+            raise LoadError(
+                f"Orchestrator '{function.name}' names its context '{function.trigger['name']}', "
+                "but the Durable SDK's handler takes 'context'. Use "
+                "orchestration_trigger(context_name=\"context\")."
+            )
+        client = getattr(function.func, "client_function", None)
+        if client is not None and not inspect.iscoroutinefunction(client):
+            raise LoadError(
+                f"Function '{function.name}' has a durable client binding but is not async; "
+                "the Durable SDK awaits it. Declare it with 'async def'."
+            )
 
 
 def check_routes(functions: list[FunctionInfo]) -> None:

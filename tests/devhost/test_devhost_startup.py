@@ -41,6 +41,13 @@ def test_reserved_route_fails_start_up(tmp_path: Path) -> None:
     assert "reserved route 'admin/reset'" in result.stderr
 
 
+def test_orchestrator_context_not_named_context_fails_start_up(tmp_path: Path) -> None:
+    result = _failed_start("context_name", tmp_path)
+
+    assert result.returncode != 0
+    assert "Orchestrator 'misnamed' names its context 'ctx'" in result.stderr
+
+
 def test_start_up_lists_functions_and_what_devhost_does_not_run(tmp_path: Path) -> None:
     host = launch("durable_app", tmp_path)
     host.stop()
