@@ -133,7 +133,9 @@ class Host:
         if self.args.episode_workers > 0:
             handles = {f.name: f.func for f in app.functions
                        if f.trigger_type == ORCHESTRATION_TRIGGER}
-            episode_pool = start_episode_workers(handles, self.args.episode_workers)
+            episode_pool = start_episode_workers(
+                handles, self.args.episode_workers, inherited_fds=(lock.fileno(),)
+            )
 
         keys = load_or_create_keys(self.state_dir)
         durable_options = app.host_json.get("extensions", {}).get("durableTask", {})

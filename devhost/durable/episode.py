@@ -8,9 +8,12 @@ into history events and work with `decide`.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import multiprocessing
 import os
+import signal
+import sys
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -244,6 +247,8 @@ def execute_orchestrator(handle: Callable[..., Any], context_json: str) -> tuple
     return json.loads(encoded.value), None
 
 
+PR_SET_PDEATHSIG = 1  # prctl option from <linux/prctl.h>
+
 _REGISTERED_HANDLES: dict[str, Callable[..., Any]] = {}
 
 
@@ -397,15 +402,38 @@ def _warm_up() -> int:
     return os.getpid()
 
 
-def start_episode_workers(handles: dict[str, Callable[..., Any]], count: int) -> Executor:
+def _init_worker(inherited_fds: tuple[int, ...]) -> None:
+    """Close descriptors the host keeps (its state-folder lock) and die with the host.
+
+    The host's stop signals are reset: SIGTERM ends a worker, and SIGINT from a terminal is
+    left to the host, which shuts the pool down.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.set_wakeup_fd(-1)
+    for descriptor in inherited_fds:
+        os.close(descriptor)
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def start_episode_workers(
+    handles: dict[str, Callable[..., Any]], count: int, inherited_fds: tuple[int, ...] = ()
+) -> Executor:
     """Fork `count` worker processes that run orchestrator episodes by name.
 
     The workers are forked at once, before the host starts its threads, and inherit the
     imported app, so the app's module code runs only once. Episodes then replay on several
-    cores instead of sharing the host's interpreter lock.
+    cores instead of sharing the host's interpreter lock. Each worker closes inherited_fds and,
+    on Linux, is killed when the host dies, so a SIGKILLed host leaves no worker holding its
+    state folder.
     """
     register_handles(handles)
-    pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("fork"))
+    pool = ProcessPoolExecutor(
+        max_workers=count, mp_context=multiprocessing.get_context("fork"),
+        initializer=_init_worker, initargs=(inherited_fds,),
+    )
     for future in [pool.submit(_warm_up) for _ in range(count * 2)]:
         future.result()
     return pool

@@ -107,3 +107,21 @@ def _wait_for_history(host: RunningHost, instance_id: str, event_type: str) -> N
             return
         time.sleep(0.05)
     raise AssertionError(f"{event_type} never appeared in the history of {instance_id}")
+
+
+@pytest.mark.slow
+def test_episode_workers_die_with_a_killed_host_and_free_the_state(tmp_path: Path) -> None:
+    host = launch("durable_app", tmp_path, extra_args=("--episode-workers", "2"))
+    waiting = host.start("waiter")
+    host.wait_for(waiting, ("Running",))
+    host.kill()
+    time.sleep(0.5)
+
+    restarted = launch("durable_app", tmp_path, extra_args=("--episode-workers", "2"))
+    try:
+        restarted.request("POST", f"/durabletask/instances/{waiting}/raiseEvent/Finish", "late")
+        status = restarted.wait_for(waiting)
+    finally:
+        restarted.stop()
+
+    assert status["output"] == "late"
