@@ -24,7 +24,7 @@ import time
 import traceback
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from azure.functions import meta
@@ -41,14 +41,29 @@ from devhost.durable.episode import (
     is_retry_event,
     prepare_retries,
 )
+from devhost.durable.records import (
+    KIND_COMPLETION,
+    KIND_CONTROL,
+    KIND_EVENT,
+    KIND_TIMER,
+    InstanceRuntime,
+    Message,
+    append_history,
+    compact_json,
+    continue_as_new,
+    create_instance,
+    delete_messages,
+    insert_message,
+    instance_status,
+    played_text,
+    update_instance,
+)
 from devhost.durable.store import TERMINAL_STATUSES, TaskHubStore
 from devhost.invoker import InvocationError, Invoker, new_id
 from devhost.loader import ACTIVITY_TRIGGER, ORCHESTRATION_TRIGGER, LoadedApp
 
 logger = logging.getLogger("devhost.durable")
 
-KIND_START, KIND_EVENT, KIND_COMPLETION = "start", "event", "completion"
-KIND_TIMER, KIND_CONTROL = "timer", "control"
 
 
 class UnknownOrchestratorError(Exception):
@@ -63,39 +78,6 @@ class InstanceNotFoundError(Exception):
     """No instance has the requested id."""
 
 
-@dataclass
-class Message:
-    """An inbox message of one instance, as kept in memory after it is committed."""
-
-    message_id: int
-    execution_id: str | None
-    kind: str
-    task_id: int | None
-    visible_at: float
-    event: dict[str, Any]
-
-
-@dataclass
-class InstanceRuntime:
-    """A non-terminal instance held in memory by the owning host."""
-
-    instance_id: str
-    name: str
-    execution_id: str
-    status: str
-    input: str | None
-    parent: tuple[str, str, int] | None
-    bookkeeping: Bookkeeping
-    history_length: int = 0
-    replay: list[str] = field(default_factory=list)  # stored events sent to the SDK
-    inbox: list[Message] = field(default_factory=list)
-
-    def has_ready_messages(self, now: float) -> bool:
-        """Tell whether an episode would consume something (a suspended one takes only controls)."""
-        return any(
-            m.visible_at <= now and (self.status != "Suspended" or m.kind == KIND_CONTROL)
-            for m in self.inbox
-        )
 
 
 @dataclass
@@ -113,12 +95,6 @@ def _epoch(moment: datetime) -> float:
     return moment.timestamp()
 
 
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
-def _played(event: dict[str, Any]) -> str:
-    return _compact({**event, "IsPlayed": True})
 
 
 class DurableEngine:
@@ -384,31 +360,32 @@ class DurableEngine:
         if status in TERMINAL_STATUSES:
             events.append(h.event(
                 h.EXECUTION_COMPLETED, timestamp,
-                OrchestrationStatus=h.ORCHESTRATION_STATUS_CODES[status], Result=_compact(output),
+                OrchestrationStatus=h.ORCHESTRATION_STATUS_CODES[status],
+                Result=compact_json(output),
             ))
-        played = [_played(e) for e in events]
+        played = [played_text(e) for e in events]
         new_execution = new_id().hex if continue_input is not None else None
 
         def change(connection: sqlite3.Connection) -> dict[str, Any]:
             ids: dict[str, Any] = {"timers": [], "work": [], "children": [], "parent": None}
-            _delete_messages(connection, [m.message_id for m in selection.consumed])
+            delete_messages(connection, [m.message_id for m in selection.consumed])
             for timer_id in decisions.canceled_timers:
                 connection.execute(
                     "DELETE FROM inbox WHERE instance_id=? AND kind=? AND task_id=?",
                     (runtime.instance_id, KIND_TIMER, timer_id),
                 )
-            _append_history(connection, runtime.instance_id, runtime.execution_id,
+            append_history(connection, runtime.instance_id, runtime.execution_id,
                             runtime.history_length, played)
             if new_execution is None:
                 self._write_work(connection, runtime, decisions, ids)
-            custom = _compact(result.custom_status) if result.has_custom_status else None
-            _update_instance(connection, runtime.instance_id, status, output, custom,
+            custom = compact_json(result.custom_status) if result.has_custom_status else None
+            update_instance(connection, runtime.instance_id, status, output, custom,
                              bookkeeping.to_json(), timestamp)
             if status in TERMINAL_STATUSES:
                 connection.execute("DELETE FROM inbox WHERE instance_id=?", (runtime.instance_id,))
                 ids["parent"] = self._notify_parent(connection, runtime, status, output, timestamp)
             if new_execution is not None:
-                ids["restart"] = _continue_as_new(
+                ids["restart"] = continue_as_new(
                     connection, runtime, new_execution, continue_input, timestamp
                 )
             return ids
@@ -425,7 +402,7 @@ class DurableEngine:
         for timer in decisions.timers:
             fired = h.event(h.TIMER_FIRED, h.format_time(timer.fire_at),
                             TimerId=timer.task_id, FireAt=h.format_time(timer.fire_at))
-            ids["timers"].append((_insert_message(
+            ids["timers"].append((insert_message(
                 connection, runtime.instance_id, runtime.execution_id, KIND_TIMER,
                 timer.task_id, _epoch(timer.fire_at), fired), fired))
         for activity in decisions.activities:
@@ -446,17 +423,17 @@ class DurableEngine:
         problem = None
         if function is None or function.trigger_type != ORCHESTRATION_TRIGGER:
             problem = f"The orchestrator function '{child.name}' does not exist."
-        elif _instance_status(connection, child.instance_id) not in (None, *TERMINAL_STATUSES):
+        elif instance_status(connection, child.instance_id) not in (None, *TERMINAL_STATUSES):
             problem = f"An instance with id '{child.instance_id}' is already running."
         if problem is not None:
             failed = h.event(h.SUB_ORCHESTRATION_FAILED, timestamp, TaskScheduledId=child.task_id,
                              Reason=problem, Details=None)
-            message_id = _insert_message(connection, runtime.instance_id, runtime.execution_id,
+            message_id = insert_message(connection, runtime.instance_id, runtime.execution_id,
                                          KIND_COMPLETION, child.task_id, time.time(), failed)
             return "failed", (message_id, failed)
         execution_id = new_id().hex
         parent = (runtime.instance_id, runtime.execution_id, child.task_id)
-        message = _create_instance(connection, child.instance_id, function.name, execution_id,
+        message = create_instance(connection, child.instance_id, function.name, execution_id,
                                    child.input, parent, self.owner)
         return "created", (child.instance_id, function.name, execution_id, child.input, parent,
                            message)
@@ -468,7 +445,7 @@ class DurableEngine:
         parent_id, parent_execution, task_id = runtime.parent
         if status == "Completed":
             event = h.event(h.SUB_ORCHESTRATION_COMPLETED, timestamp, TaskScheduledId=task_id,
-                            Result=_compact(output))
+                            Result=compact_json(output))
         else:
             reason = output if status == "Failed" else (
                 f"Orchestrator function '{runtime.name}' was terminated: {output}"
@@ -480,7 +457,7 @@ class DurableEngine:
         ).fetchone()
         if row is None or row[0] != parent_execution or row[1] in TERMINAL_STATUSES:
             return None
-        message_id = _insert_message(connection, parent_id, parent_execution, KIND_COMPLETION,
+        message_id = insert_message(connection, parent_id, parent_execution, KIND_COMPLETION,
                                      task_id, time.time(), event)
         return parent_id, Message(message_id, parent_execution, KIND_COMPLETION, task_id,
                                   0.0, event)
@@ -573,15 +550,15 @@ class DurableEngine:
         reason = selection.terminate.get("Input")
         events = [started, selection.terminate,
                   h.event(h.EXECUTION_COMPLETED, timestamp, OrchestrationStatus=5,
-                          Result=_compact(reason)),
+                          Result=compact_json(reason)),
                   h.event(h.ORCHESTRATOR_COMPLETED, timestamp)]
-        played = [_played(e) for e in events]
+        played = [played_text(e) for e in events]
 
         def change(connection: sqlite3.Connection) -> dict[str, Any]:
             connection.execute("DELETE FROM inbox WHERE instance_id=?", (runtime.instance_id,))
-            _append_history(connection, runtime.instance_id, runtime.execution_id,
+            append_history(connection, runtime.instance_id, runtime.execution_id,
                             runtime.history_length, played)
-            _update_instance(connection, runtime.instance_id, "Terminated", reason, None,
+            update_instance(connection, runtime.instance_id, "Terminated", reason, None,
                              runtime.bookkeeping.to_json(), timestamp)
             return {"parent": self._notify_parent(connection, runtime, "Terminated", reason,
                                                   timestamp)}
@@ -601,14 +578,14 @@ class DurableEngine:
         played: list[str] = []
         if selection.controls:
             events = [started, *selection.controls, h.event(h.ORCHESTRATOR_COMPLETED, timestamp)]
-            played = [_played(e) for e in events]
+            played = [played_text(e) for e in events]
         status = selection.status if selection.controls else runtime.status
 
         def change(connection: sqlite3.Connection) -> None:
-            _delete_messages(connection, [m.message_id for m in selection.consumed])
-            _append_history(connection, runtime.instance_id, runtime.execution_id,
+            delete_messages(connection, [m.message_id for m in selection.consumed])
+            append_history(connection, runtime.instance_id, runtime.execution_id,
                             runtime.history_length, played)
-            _update_instance(connection, runtime.instance_id, status, None, None,
+            update_instance(connection, runtime.instance_id, status, None, None,
                              runtime.bookkeeping.to_json(), timestamp)
 
         await self._store.submit(change)
@@ -639,7 +616,7 @@ class DurableEngine:
             ).fetchone()
             if row is None or row[0] != execution_id or row[1] in TERMINAL_STATUSES:
                 return None
-            return _insert_message(connection, instance_id, execution_id, KIND_COMPLETION,
+            return insert_message(connection, instance_id, execution_id, KIND_COMPLETION,
                                    task_id, 0.0, event)
 
         try:
@@ -678,7 +655,7 @@ class DurableEngine:
                 h.TASK_FAILED, timestamp, TaskScheduledId=task_id,
                 Reason=f"Activity function '{function.name}' failed: "
                        f"{type(error).__name__}: {error}",
-                Details=_compact(details),
+                Details=compact_json(details),
             )
         value = result.return_value.value if result.return_value is not None else "null"
         return h.event(h.TASK_COMPLETED, timestamp, TaskScheduledId=task_id, Result=value)
@@ -697,12 +674,12 @@ class DurableEngine:
         execution_id = new_id().hex
 
         def change(connection: sqlite3.Connection) -> Message:
-            status = _instance_status(connection, instance_id)
+            status = instance_status(connection, instance_id)
             if status not in (None, *TERMINAL_STATUSES):
                 raise InstanceExistsError(
                     f"An Orchestration instance with the status {status} already exists."
                 )
-            return _create_instance(connection, instance_id, function.name, execution_id,
+            return create_instance(connection, instance_id, function.name, execution_id,
                                     input_text, None, self.owner)
 
         message = await self._store.submit(change)
@@ -715,12 +692,12 @@ class DurableEngine:
         """Queue an external event or a control event for a non-terminal instance."""
 
         def change(connection: sqlite3.Connection) -> int:
-            status = _instance_status(connection, instance_id)
+            status = instance_status(connection, instance_id)
             if status is None:
                 raise InstanceNotFoundError(instance_id)
             if status in TERMINAL_STATUSES:
                 raise InstanceExistsError(status)
-            return _insert_message(connection, instance_id, None, kind, None, 0.0, event)
+            return insert_message(connection, instance_id, None, kind, None, 0.0, event)
 
         message_id = await self._store.submit(change)
         self._deliver(instance_id, Message(message_id, None, kind, None, 0.0, event))
@@ -741,7 +718,7 @@ class DurableEngine:
         def change(connection: sqlite3.Connection) -> int:
             deleted = 0
             for instance_id in instance_ids:
-                if _instance_status(connection, instance_id) not in TERMINAL_STATUSES:
+                if instance_status(connection, instance_id) not in TERMINAL_STATUSES:
                     continue
                 for table in ("history", "inbox", "work_items", "instances"):
                     connection.execute(f"DELETE FROM {table} WHERE instance_id=?", (instance_id,))
@@ -754,101 +731,3 @@ class DurableEngine:
     def reader(self) -> sqlite3.Connection:
         """The hub connection for reads on the event loop thread (committed state only)."""
         return self._store.reader
-
-
-def _instance_status(connection: sqlite3.Connection, instance_id: str) -> str | None:
-    row = connection.execute(
-        "SELECT status FROM instances WHERE instance_id=?", (instance_id,)
-    ).fetchone()
-    return row[0] if row else None
-
-
-def _insert_message(connection: sqlite3.Connection, instance_id: str, execution_id: str | None,
-                    kind: str, task_id: int | None, visible_at: float,
-                    event: dict[str, Any]) -> int:
-    cursor = connection.execute(
-        "INSERT INTO inbox (instance_id, execution_id, kind, task_id, visible_at, event)"
-        " VALUES (?,?,?,?,?,?)",
-        (instance_id, execution_id, kind, task_id, visible_at, _compact(event)),
-    )
-    return cursor.lastrowid
-
-
-def _delete_messages(connection: sqlite3.Connection, message_ids: list[int]) -> None:
-    connection.executemany("DELETE FROM inbox WHERE message_id=?", [(i,) for i in message_ids])
-
-
-def _append_history(connection: sqlite3.Connection, instance_id: str, execution_id: str,
-                    start: int, played: list[str]) -> None:
-    connection.executemany(
-        "INSERT INTO history (instance_id, sequence, execution_id, event) VALUES (?,?,?,?)",
-        [(instance_id, start + offset, execution_id, text) for offset, text in enumerate(played)],
-    )
-
-
-def _update_instance(connection: sqlite3.Connection, instance_id: str, status: str,
-                     output: Any, custom_status: str | None, bookkeeping: str,
-                     timestamp: str) -> None:
-    connection.execute(
-        "UPDATE instances SET status=?, output=?, bookkeeping=?, last_updated_time=?,"
-        " custom_status=COALESCE(?, custom_status) WHERE instance_id=?",
-        (status, None if output is None else _compact(output), bookkeeping, timestamp,
-         custom_status, instance_id),
-    )
-
-
-def _create_instance(connection: sqlite3.Connection, instance_id: str, name: str,
-                     execution_id: str, input_text: str | None, parent: tuple | None,
-                     owner: str) -> Message:
-    timestamp = h.format_time(h.utc_now())
-    for table in ("history", "inbox", "work_items"):
-        connection.execute(f"DELETE FROM {table} WHERE instance_id=?", (instance_id,))
-    connection.execute(
-        "INSERT OR REPLACE INTO instances (instance_id, execution_id, name, status, input,"
-        " created_time, last_updated_time, parent_instance_id, parent_execution_id,"
-        " parent_task_id, bookkeeping, lease_owner) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (instance_id, execution_id, name, "Pending", input_text, timestamp, timestamp,
-         *(parent or (None, None, None)), Bookkeeping().to_json(), owner),
-    )
-    started = _execution_started(instance_id, name, execution_id, input_text, parent, timestamp)
-    message_id = _insert_message(connection, instance_id, execution_id, KIND_START, None, 0.0,
-                                 started)
-    return Message(message_id, execution_id, KIND_START, None, 0.0, started)
-
-
-def _execution_started(instance_id: str, name: str, execution_id: str, input_text: str | None,
-                       parent: tuple | None, timestamp: str) -> dict[str, Any]:
-    parent_instance = None
-    if parent is not None:
-        parent_instance = {"OrchestrationInstance": {"InstanceId": parent[0],
-                                                     "ExecutionId": parent[1]},
-                           "TaskScheduleId": parent[2]}
-    return h.event(
-        h.EXECUTION_STARTED, timestamp, Name=name, Input=input_text, Version="",
-        OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": execution_id},
-        ParentInstance=parent_instance,
-    )
-
-
-def _continue_as_new(connection: sqlite3.Connection, runtime: InstanceRuntime,
-                     execution_id: str, input_text: str | None, timestamp: str) -> Message:
-    connection.execute("DELETE FROM history WHERE instance_id=?", (runtime.instance_id,))
-    connection.execute(
-        "DELETE FROM inbox WHERE instance_id=? AND kind NOT IN (?, ?)",
-        (runtime.instance_id, KIND_EVENT, KIND_CONTROL),
-    )
-    connection.execute(
-        "UPDATE instances SET execution_id=?, input=?, status=?, output=NULL, bookkeeping=?"
-        " WHERE instance_id=?",
-        (execution_id, input_text, "ContinuedAsNew", Bookkeeping().to_json(),
-         runtime.instance_id),
-    )
-    started = _execution_started(runtime.instance_id, runtime.name, execution_id, input_text,
-                                 runtime.parent, timestamp)
-    message_id = _insert_message(connection, runtime.instance_id, execution_id, KIND_START, None,
-                                 0.0, started)
-    return Message(message_id, execution_id, KIND_START, None, 0.0, started)
-
-
-def utc_from_epoch(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
