@@ -264,7 +264,7 @@ class DurableHttpApi:
         ).fetchall()
 
     async def list_instances(self, request: web.Request) -> web.Response:
-        show_input = _flag(request, "showInput", False)
+        show_input = _flag(request, "showInput", True)
         rows = self._filtered_rows(request)
         return web.json_response([self._status_payload(r, show_input=show_input) for r in rows])
 
