@@ -51,8 +51,8 @@ class StartupError(Exception):
 def import_optional(name: str) -> ModuleType | None:
     """Import a devhost module that another part of the project may not have delivered yet.
 
-    NOTE: only a missing module (or its missing parent package) is skipped; remove this
-    tolerance once devhost.servicebus, devhost.gateway and devhost.traces are in the tree.
+    NOTE: only a missing module (or its missing parent package) is skipped. The command line
+    still needs this for devhost.traces; remove it once that module is in the tree.
     """
     try:
         return importlib.import_module(name)
@@ -185,12 +185,10 @@ class Host:
         print("devhost stopped", flush=True)
 
     async def _start_extensions(self, context: HostContext) -> set[str]:
-        """Start each present extension module; return the trigger types now served."""
+        """Start each extension module; return the trigger types now served."""
         handled = {HTTP_TRIGGER, ORCHESTRATION_TRIGGER, ACTIVITY_TRIGGER}
         for name in EXTENSION_MODULES:
-            module = import_optional(name)
-            if module is None:
-                continue
+            module = importlib.import_module(name)
             started = await module.start(context)
             if started is not None:
                 self._extensions.append(started)
