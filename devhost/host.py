@@ -36,6 +36,7 @@ from devhost.loader import (
     LoadError,
     load_app,
 )
+from devhost.traces import open_recorder
 
 logger = logging.getLogger("devhost")
 
@@ -143,6 +144,7 @@ class Host:
         executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="devhost-function")
         asyncio.get_running_loop().set_default_executor(executor)
         invoker = Invoker(str(self.app_dir), executor)
+        invoker.recorder = open_recorder(self.state_dir)
         store = TaskHubStore(self.state_dir / TASK_HUB_FILE)
         engine = DurableEngine(app, store, invoker, compact_replay=self.args.compact_replay,
                                episode_pool=episode_pool)
@@ -180,6 +182,8 @@ class Host:
         await runner.cleanup()
         await engine.stop()
         store.close()
+        if invoker.recorder is not None:
+            invoker.recorder.close()
         executor.shutdown(wait=False, cancel_futures=True)
         lock.close()
         print("devhost stopped", flush=True)

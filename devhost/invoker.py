@@ -30,9 +30,18 @@ from typing import Any
 import azure.functions as func
 from azure.functions import meta
 
-from devhost.loader import FunctionInfo
+from devhost.loader import HTTP_TRIGGER, FunctionInfo
+from devhost.traces import HostSpan, SpanRecorder
+
+try:  # The app's OpenTelemetry API, when installed, receives each invocation's trace context.
+    from opentelemetry import context as otel_context
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+except ImportError:  # pragma: no cover - the Durable SDK depends on opentelemetry-api
+    otel_context = None
 
 logger = logging.getLogger("devhost.invoker")
+
+SERVICEBUS_TRIGGER = "serviceBusTrigger"
 
 RETURN_BINDING = "$return"
 
@@ -162,6 +171,46 @@ class _GenericBinding:
         raise NotImplementedError(f"the generic binding cannot encode {type(obj).__name__}")
 
 
+def _attach_trace_context(trace_parent: str) -> object | None:
+    """Make `trace_parent` the OpenTelemetry context of the call, as the Python worker does.
+
+    The worker does this when the PYTHON_ENABLE_OPENTELEMETRY app setting is true, so spans
+    the function starts, and the traceparent the Durable client sends, continue the trace.
+    """
+    if otel_context is None or not trace_parent:
+        return None
+    extracted = TraceContextTextMapPropagator().extract({"traceparent": trace_parent})
+    return otel_context.attach(extracted)
+
+
+def _trigger_attributes(function: FunctionInfo, trigger: meta.Datum,
+                        trigger_metadata: dict[str, meta.Datum]) -> tuple[str, dict[str, Any]]:
+    """Return the span kind and the semantic-convention attributes of a trigger."""
+    if function.trigger_type == HTTP_TRIGGER and isinstance(trigger.value, dict):
+        request = trigger.value
+        return "SERVER", {"faas.trigger": "http",
+                          "http.request.method": request["method"].value,
+                          "url.full": request["url"].value}
+    if function.trigger_type == SERVICEBUS_TRIGGER:
+        binding = function.trigger
+        destination = binding.get("queueName") or binding.get("topicName")
+        message_id = trigger_metadata.get("MessageId")
+        return "CONSUMER", {"faas.trigger": "pubsub", "messaging.system": "servicebus",
+                            "messaging.operation.type": "process",
+                            "messaging.destination.name": destination,
+                            "messaging.message.id": message_id.value if message_id else None}
+    return "SERVER", {"faas.trigger": "other"}
+
+
+def _record_http_status(span: HostSpan, result: InvocationResult) -> None:
+    returned = result.return_value
+    if returned is not None and returned.type == "http":
+        status = int(returned.value["status_code"].value)
+        span.attributes["http.response.status_code"] = status
+        if status >= 500:
+            span.status = "ERROR"
+
+
 def new_id() -> uuid.UUID:
     """Return a random version-4 UUID for invocation, instance and execution ids.
 
@@ -195,6 +244,8 @@ class Invoker:
         self._providers: dict[str, InputProvider] = {}
         self._sinks: dict[str, OutputSink] = {}
         self._signatures: dict[str, inspect.Signature] = {}
+        # Records an invocation span per call, as the Functions host does; None records none.
+        self.recorder: SpanRecorder | None = None
 
     def register_input(self, binding_type: str, provider: InputProvider) -> None:
         """Fill every input binding of binding_type with provider(function, binding) -> Datum."""
@@ -213,17 +264,26 @@ class Invoker:
         inputs: dict[str, meta.Datum] | None = None,
         trace_parent: str = "",
         invocation_id: str | None = None,
+        span_name: str | None = None,
+        span_attributes: dict[str, Any] | None = None,
     ) -> InvocationResult:
         """Invoke function once; raise InvocationError when the function itself raises.
 
         `inputs` gives Datums for input bindings by binding name; bindings without one are
-        filled by the provider registered for their type, or bound to None.
+        filled by the provider registered for their type, or bound to None. With a recorder,
+        the invocation gets a span (named `span_name`, default the function name) that is a
+        child of `trace_parent`, and the function's `context.trace_context` is that span.
         """
         invocation_id = invocation_id or str(new_id())
+        span = self._start_span(function, trigger, trigger_metadata or {}, trace_parent,
+                                span_name, span_attributes, invocation_id)
+        if span is not None:
+            trace_parent = span.traceparent
         arguments, outs = self._build_arguments(
             function, trigger, trigger_metadata or {}, inputs or {}, invocation_id, trace_parent
         )
 
+        token = _attach_trace_context(trace_parent)
         try:
             if function.is_async:
                 returned = await function.func(**arguments)
@@ -231,11 +291,31 @@ class Invoker:
                 call = functools.partial(contextvars.copy_context().run, function.func, **arguments)
                 returned = await asyncio.get_running_loop().run_in_executor(self._executor, call)
         except Exception as error:
+            if span is not None:
+                span.end(error)
             raise InvocationError(function.name, invocation_id, error) from error
+        finally:
+            if token is not None:
+                otel_context.detach(token)
 
         result = self._encode_results(function, returned, outs, invocation_id)
+        if span is not None:
+            _record_http_status(span, result)
+            span.end()
         await self._deliver_outputs(function, result)
         return result
+
+    def _start_span(self, function: FunctionInfo, trigger: meta.Datum,
+                    trigger_metadata: dict[str, meta.Datum], trace_parent: str,
+                    name: str | None, attributes: dict[str, Any] | None,
+                    invocation_id: str) -> HostSpan | None:
+        if self.recorder is None:
+            return None
+        kind, trigger_attributes = _trigger_attributes(function, trigger, trigger_metadata)
+        span_attributes = {"faas.name": function.name, "faas.invocation_id": invocation_id,
+                           **trigger_attributes, **(attributes or {})}
+        return self.recorder.start_span(name or function.name, kind, trace_parent,
+                                        span_attributes)
 
     def _build_arguments(
         self,

@@ -216,7 +216,8 @@ class DurableHttpApi:
         input_text = decoded if isinstance(decoded, str) or decoded is None else json.dumps(decoded)
         try:
             instance_id = await self._engine.start_new(
-                request.match_info["name"], request.match_info.get("instance_id"), input_text
+                request.match_info["name"], request.match_info.get("instance_id"), input_text,
+                request.headers.get("traceparent", ""),
             )
         except UnknownOrchestratorError as error:
             return _error(400, str(error))

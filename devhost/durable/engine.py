@@ -91,6 +91,14 @@ class Selection:
     status: str = "Running"
 
 
+def _started_trace_parent(events: list[dict[str, Any]]) -> str:
+    """Return the traceparent kept in an execution's ExecutionStarted event, or ""."""
+    for event in events:
+        if event["EventType"] == h.EXECUTION_STARTED:
+            return (event.get("ParentTraceContext") or {}).get("TraceParent") or ""
+    return ""
+
+
 def _epoch(moment: datetime) -> float:
     return moment.timestamp()
 
@@ -174,7 +182,9 @@ class DurableEngine:
             texts = [text for (text,) in connection.execute(
                 "SELECT event FROM history WHERE instance_id=? ORDER BY sequence", (row[0],)
             )]
-            self._remember(runtime, [json.loads(text) for text in texts], texts)
+            events = [json.loads(text) for text in texts]
+            self._remember(runtime, events, texts)
+            runtime.trace_parent = _started_trace_parent(events)
             self._instances[row[0]] = runtime
         for message in connection.execute(
             "SELECT message_id, instance_id, execution_id, kind, task_id, visible_at, event"
@@ -319,6 +329,7 @@ class DurableEngine:
             runtime.input, runtime.replay, incoming,
         )
         function = self._app.function(runtime.name)
+        span = self._start_episode_span(runtime)
         if function is None or function.trigger_type != ORCHESTRATION_TRIGGER:
             state, error = {}, f"The orchestrator function '{runtime.name}' does not exist."
         else:
@@ -329,7 +340,26 @@ class DurableEngine:
         result.decisions.timers[:0] = retries.timers
         result.decisions.children[:0] = retries.children
         await self._commit_episode(runtime, selection, incoming, bookkeeping, result, now)
+        if span is not None:
+            span.attributes["durable.runtime_status"] = runtime.status
+            span.end()
         return True
+
+    def _start_episode_span(self, runtime: InstanceRuntime) -> Any:
+        """Start the episode's span, a child of the instance's start, as the extension does.
+
+        The activities the episode schedules are children of this span.
+        """
+        recorder = self._invoker.recorder
+        if recorder is None:
+            return None
+        span = recorder.start_span(
+            f"orchestration:{runtime.name}", "SERVER", runtime.trace_parent,
+            {"faas.trigger": "other", "durable.instance_id": runtime.instance_id,
+             "durable.execution_id": runtime.execution_id},
+        )
+        runtime.episode_trace_parent = span.traceparent
+        return span
 
     async def _execute(self, function: Any, context: str) -> tuple[dict, str | None]:
         loop = asyncio.get_running_loop()
@@ -496,7 +526,8 @@ class DurableEngine:
         self._arm_messages(runtime, timers, time.time())
         for work_id, activity in ids["work"]:
             self._dispatch_activity(work_id, runtime.instance_id, runtime.execution_id,
-                                    activity.task_id, activity.name, activity.input)
+                                    activity.task_id, activity.name, activity.input,
+                                    runtime.episode_trace_parent)
         for outcome, details in ids["children"]:
             if outcome == "failed":
                 self._deliver(runtime.instance_id, Message(
@@ -527,9 +558,9 @@ class DurableEngine:
 
     def _load_new_instance(self, instance_id: str, name: str, execution_id: str,
                            input_text: str | None, parent: tuple | None,
-                           message: Message) -> None:
+                           message: Message, trace_parent: str = "") -> None:
         runtime = InstanceRuntime(instance_id, name, execution_id, "Pending", input_text, parent,
-                                  Bookkeeping())
+                                  Bookkeeping(), trace_parent=trace_parent)
         runtime.inbox.append(message)
         self._instances[instance_id] = runtime
         self._schedule(instance_id)
@@ -597,17 +628,20 @@ class DurableEngine:
     # ----------------------------------------------------------------- activities
 
     def _dispatch_activity(self, work_id: int, instance_id: str, execution_id: str,
-                           task_id: int, name: str, input_text: str | None) -> None:
-        task = asyncio.create_task(
-            self._run_activity(work_id, instance_id, execution_id, task_id, name, input_text)
-        )
+                           task_id: int, name: str, input_text: str | None,
+                           trace_parent: str = "") -> None:
+        task = asyncio.create_task(self._run_activity(
+            work_id, instance_id, execution_id, task_id, name, input_text, trace_parent
+        ))
         self._activity_tasks.add(task)
         task.add_done_callback(self._activity_tasks.discard)
 
     async def _run_activity(self, work_id: int, instance_id: str, execution_id: str,
-                            task_id: int, name: str, input_text: str | None) -> None:
+                            task_id: int, name: str, input_text: str | None,
+                            trace_parent: str = "") -> None:
         async with self._activity_slots:
-            event = await self._call_activity(instance_id, task_id, name, input_text)
+            event = await self._call_activity(instance_id, task_id, name, input_text,
+                                              trace_parent)
 
         def change(connection: sqlite3.Connection) -> int | None:
             connection.execute("DELETE FROM work_items WHERE work_id=?", (work_id,))
@@ -632,7 +666,7 @@ class DurableEngine:
                                                task_id, 0.0, event))
 
     async def _call_activity(self, instance_id: str, task_id: int, name: str,
-                             input_text: str | None) -> dict[str, Any]:
+                             input_text: str | None, trace_parent: str = "") -> dict[str, Any]:
         timestamp = h.format_time(h.utc_now())
         function = self._app.function(name)
         if function is None or function.trigger_type != ACTIVITY_TRIGGER:
@@ -643,7 +677,9 @@ class DurableEngine:
                            Details=None)
         try:
             result = await self._invoker.invoke(
-                function, trigger=meta.Datum(type="string", value=input_text or "null")
+                function, trigger=meta.Datum(type="string", value=input_text or "null"),
+                trace_parent=trace_parent, span_name=f"activity:{function.name}",
+                span_attributes={"durable.instance_id": instance_id, "durable.task_id": task_id},
             )
         except Exception as failure:
             error = failure.error if isinstance(failure, InvocationError) else failure
@@ -662,8 +698,13 @@ class DurableEngine:
 
     # ----------------------------------------------------------------- client operations
 
-    async def start_new(self, name: str, instance_id: str | None, input_text: str | None) -> str:
-        """Create an instance (Pending) and queue its ExecutionStarted message."""
+    async def start_new(self, name: str, instance_id: str | None, input_text: str | None,
+                        trace_parent: str = "") -> str:
+        """Create an instance (Pending) and queue its ExecutionStarted message.
+
+        `trace_parent` (the client's W3C traceparent) becomes the parent of the instance's
+        episode spans, and is kept in ExecutionStarted as the extension keeps it.
+        """
         function = self._app.function(name)
         if function is None or function.trigger_type != ORCHESTRATION_TRIGGER:
             raise UnknownOrchestratorError(
@@ -680,11 +721,11 @@ class DurableEngine:
                     f"An Orchestration instance with the status {status} already exists."
                 )
             return create_instance(connection, instance_id, function.name, execution_id,
-                                    input_text, None, self.owner)
+                                    input_text, None, self.owner, trace_parent)
 
         message = await self._store.submit(change)
         self._load_new_instance(instance_id, function.name, execution_id, input_text, None,
-                                message)
+                                message, trace_parent)
         logger.info("Instance %s of %s scheduled", instance_id, function.name)
         return instance_id
 

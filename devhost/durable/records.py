@@ -40,6 +40,9 @@ class InstanceRuntime:
     history_length: int = 0
     replay: list[str] = field(default_factory=list)  # stored events sent to the SDK
     inbox: list[Message] = field(default_factory=list)
+    # W3C traceparent the instance was started with, and that of its latest episode span.
+    trace_parent: str = ""
+    episode_trace_parent: str = ""
 
     def has_ready_messages(self, now: float) -> bool:
         """Tell whether an episode would consume something (a suspended one takes only controls)."""
@@ -100,7 +103,7 @@ def update_instance(connection: sqlite3.Connection, instance_id: str, status: st
 
 def create_instance(connection: sqlite3.Connection, instance_id: str, name: str,
                      execution_id: str, input_text: str | None, parent: tuple | None,
-                     owner: str) -> Message:
+                     owner: str, trace_parent: str = "") -> Message:
     timestamp = h.format_time(h.utc_now())
     for table in ("history", "inbox", "work_items"):
         connection.execute(f"DELETE FROM {table} WHERE instance_id=?", (instance_id,))
@@ -112,6 +115,8 @@ def create_instance(connection: sqlite3.Connection, instance_id: str, name: str,
          *(parent or (None, None, None)), Bookkeeping().to_json(), owner),
     )
     started = execution_started(instance_id, name, execution_id, input_text, parent, timestamp)
+    if trace_parent:
+        started["ParentTraceContext"] = {"TraceParent": trace_parent, "TraceState": None}
     message_id = insert_message(connection, instance_id, execution_id, KIND_START, None, 0.0,
                                  started)
     return Message(message_id, execution_id, KIND_START, None, 0.0, started)
