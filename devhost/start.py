@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from devhost.host import run_host
+
+
+def default_episode_workers() -> int:
+    """Return the CPU count on Linux, where forked workers are safe and die with the host."""
+    return (os.cpu_count() or 1) if sys.platform.startswith("linux") else 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,8 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
              "context.histories then lacks TaskScheduled, TimerCreated and similar events)",
     )
     parser.add_argument(
-        "--episode-workers", type=int, default=0,
-        help="replay orchestrator episodes in this many forked worker processes "
-             "(default 0: threads of the host process)",
+        "--episode-workers", type=int, default=default_episode_workers(),
+        help="replay orchestrator episodes in this many forked worker processes; 0 runs them "
+             "in threads of the host (default: the CPU count on Linux, 0 elsewhere)",
     )
     parser.set_defaults(handler=run_host)
