@@ -154,10 +154,11 @@ def test_orchestrator_exception_fails_the_instance_with_its_message(
     assert "orchestrator gave up" in status["output"]
 
 
-def test_compact_replay_runs_retries_timers_and_sub_orchestrations(
+def test_threads_with_compact_replay_run_retries_timers_and_children(
     tmp_path: Path, scratch_db: str,
 ) -> None:
-    host = launch("durable_app", tmp_path, extra_args=("--compact-replay",))
+    host = launch("durable_app", tmp_path,
+                  extra_args=("--compact-replay", "--episode-workers", "0"))
     try:
         job = {"db": scratch_db, "tag": "compact", "succeed_on": 2, "max_attempts": 3}
         retried = host.wait_for(host.start("retrying", job))
