@@ -10,11 +10,13 @@ import azure.functions as func
 from activities import orders, shipments
 from adapters.composition import build_ports
 from adapters.settings import load_settings
+from adapters.telemetry import configure_telemetry
 from domain.saga import SagaOptions
 from orchestrators import order_saga
 from triggers import http_api, servicebus
 
 settings = load_settings()
+configure_telemetry(settings)
 ports = build_ports(settings)
 saga_options = SagaOptions(
     dispatch_deadline_seconds=settings.dispatch_deadline_seconds,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from adapters.messaging import current_traceparent, message_properties
+from adapters.messaging import current_traceparent, message_properties, send_span
 from domain.messages import CloudEvent
 
 logger = logging.getLogger(__name__)
@@ -50,15 +50,16 @@ class EmbeddedPublisher:
         """Send one event; returns once the broker file has committed it."""
         from devhost.servicebus.client import EntityNotFoundError, OutgoingMessage
 
-        message = OutgoingMessage(**message_properties(event, self._traceparent()))
         client = self._connect()
-        try:
-            sequence_number = client.send(event.entity, message)[0]
-        except EntityNotFoundError:
-            if self._config is None or not self._config.is_file():
-                raise
-            self._define_entities(client)
-            sequence_number = client.send(event.entity, message)[0]
+        with send_span(event):
+            message = OutgoingMessage(**message_properties(event, self._traceparent()))
+            try:
+                sequence_number = client.send(event.entity, message)[0]
+            except EntityNotFoundError:
+                if self._config is None or not self._config.is_file():
+                    raise
+                self._define_entities(client)
+                sequence_number = client.send(event.entity, message)[0]
 
         if sequence_number is None:
             context = {"messageId": event.id, "eventType": event.type, "entity": event.entity}

@@ -6,7 +6,11 @@ a message looks the same offline and on Azure.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from opentelemetry import trace
 
 from domain.messages import (
     CARRIER_EVENTS,
@@ -25,7 +29,17 @@ CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 TOPICS = frozenset({ORDER_EVENTS})
 QUEUES = frozenset({CARRIER_REQUESTS, CARRIER_EVENTS, SUPPLIER_EVENTS})
 
-__all__ = ["CONTENT_TYPE", "QUEUES", "TOPICS", "current_traceparent", "entity_for", "is_topic"]
+__all__ = [
+    "CONTENT_TYPE",
+    "QUEUES",
+    "TOPICS",
+    "current_traceparent",
+    "entity_for",
+    "is_topic",
+    "send_span",
+]
+
+_tracer = trace.get_tracer(__name__)
 
 
 def is_topic(entity: str) -> bool:
@@ -73,3 +87,29 @@ def current_traceparent() -> str | None:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return carrier.get("traceparent")
+
+
+@contextmanager
+def send_span(event: CloudEvent) -> Iterator[None]:
+    """Wrap one send in a PRODUCER span named by the OTel messaging conventions.
+
+    `current_traceparent()` inside the block returns this span's context, so the message's
+    `traceparent` makes the consumer's span its child. Without a configured tracer provider
+    the span does not record, and the message carries the caller's trace context.
+    """
+    attributes = {
+        "messaging.system": "servicebus",
+        "messaging.operation.type": "send",
+        "messaging.operation.name": "send",
+        "messaging.destination.name": event.entity,
+        "messaging.message.id": event.id,
+        "cloudevents.event_id": event.id,
+        "cloudevents.event_type": event.type,
+    }
+    # Every event's subject is its order id, except StockReceived, whose subject is a store.
+    if event.entity != SUPPLIER_EVENTS:
+        attributes["aj.order_id"] = event.subject
+    with _tracer.start_as_current_span(
+        f"send {event.entity}", kind=trace.SpanKind.PRODUCER, attributes=attributes
+    ):
+        yield

@@ -8,7 +8,12 @@ from typing import Any
 
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
-from adapters.messaging import current_traceparent, is_topic, message_properties
+from adapters.messaging import (
+    current_traceparent,
+    is_topic,
+    message_properties,
+    send_span,
+)
 from domain.messages import CloudEvent
 
 
@@ -41,11 +46,12 @@ class ServiceBusPublisher:
         self._lock = threading.Lock()
 
     def publish(self, event: CloudEvent) -> None:
-        message = ServiceBusMessage(**message_properties(event, self._traceparent()))
         sender, lock = self._sender(event.entity)
 
-        with lock:
-            sender.send_messages(message)
+        with send_span(event):
+            message = ServiceBusMessage(**message_properties(event, self._traceparent()))
+            with lock:
+                sender.send_messages(message)
 
     def close(self) -> None:
         """Close every sender and the client."""

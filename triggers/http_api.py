@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import azure.durable_functions as df
 import azure.functions as func
+from opentelemetry import trace
 
 from domain.errors import FieldError, NotFound, ValidationFailed
 from domain.orders import PlaceOrder, parse_place_order
@@ -32,6 +33,7 @@ from domain.shipments import shipment_id as shipment_id_of
 from triggers import problems
 
 logger = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -141,9 +143,12 @@ async def place_order(
             return _repeat_response(req, order_id, order, existing)
 
     saga_input = SagaInput.for_order(order_id, order, options)
-    await client.start_new(
-        ORCHESTRATION, order_id, saga_input.model_dump(mode="json", by_alias=True)
-    )
+    # The Durable client sends this span's traceparent, so the saga's episodes join the trace.
+    attributes = {"aj.order_id": order_id, "durable.instance_id": order_id}
+    with tracer.start_as_current_span(f"start_new {ORCHESTRATION}", attributes=attributes):
+        await client.start_new(
+            ORCHESTRATION, order_id, saga_input.model_dump(mode="json", by_alias=True)
+        )
     logger.info("order accepted %s", order_id, extra={"orderId": order_id, "instanceId": order_id})
     return _accepted(req, order_id, "orders")
 

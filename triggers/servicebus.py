@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import azure.durable_functions as df
 import azure.functions as func
+from opentelemetry import trace
 
 from domain.errors import InvalidMessage
 from domain.messages import CARRIER_EVENT_TYPES, CARRIER_EVENTS, SUPPLIER_EVENTS, CloudEvent
@@ -25,6 +26,7 @@ from domain.messages import parse_envelope as parse_cloud_event
 from domain.ports import Ports
 
 logger = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 SERVICEBUS_CONNECTION = "SERVICEBUS"
 
@@ -76,8 +78,15 @@ async def raise_carrier_event(
     order_id = event.subject
     context = {**_log_context(message, event), "orderId": order_id, "instanceId": order_id}
 
+    attributes = {
+        "aj.order_id": order_id,
+        "durable.instance_id": order_id,
+        "cloudevents.event_type": event.type,
+        "messaging.message.id": message.message_id or "",
+    }
     try:
-        await client.raise_event(order_id, event.type, event.data.to_document())
+        with tracer.start_as_current_span(f"raise_event {event.type}", attributes=attributes):
+            await client.raise_event(order_id, event.type, event.data.to_document())
     except Exception as error:  # the SDK raises a plain Exception for 404 and 410
         status = await client.get_status(order_id)
         if not status:
