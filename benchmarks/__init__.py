@@ -1,0 +1,1 @@
+"""`make bench`: saga throughput, latency, memory and start-up of devhost, measured in one run."""

@@ -1,0 +1,85 @@
+"""The benchmark harness end to end with tiny numbers: it runs, and its figures are filled in.
+
+No figure is compared with its target here; only `make bench` does that.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.stack import REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run `python -m benchmarks` with 20 orders and one second at 20 requests/s."""
+    folder = tmp_path_factory.mktemp("bench")
+    output = folder / "results.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--orders", "20", "--warmup", "5",
+         "--rate", "20", "--latency-seconds", "1", "--state", str(folder / "state"),
+         "--output", str(output)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=240,
+    )
+    document = json.loads(output.read_text()) if output.exists() else {}
+    return completed, document
+
+
+def _figure(document: dict, name: str) -> dict:
+    return next(figure for figure in document["figures"] if figure["name"] == name)
+
+
+@pytest.mark.slow
+def test_harness_exits_zero_and_prints_the_table(tiny_run) -> None:
+    completed, _ = tiny_run
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "completed sagas/s" in completed.stdout
+
+
+@pytest.mark.slow
+def test_harness_completes_every_saga_of_the_throughput_phase(tiny_run) -> None:
+    _, document = tiny_run
+    assert document["details"]["throughput_statuses"] == {"Completed": 20}
+    assert document["details"]["throughput_errors"] == {}
+
+
+@pytest.mark.slow
+def test_harness_measures_every_figure(tiny_run) -> None:
+    _, document = tiny_run
+    names = [
+        "completed sagas/s (gateway, carrier instant)",
+        "share of SDK replay ceiling",
+        "POST /orders p99 at fixed rate",
+        "carrier event -> saga step p50",
+        "RSS growth over the orders",
+        "slowdown first -> last tenth",
+        "devhost start to ready (fresh)",
+        "devhost start to ready (restart)",
+    ]
+    missing = [name for name in names if _figure(document, name)["value"] is None]
+    assert missing == []
+
+
+@pytest.mark.slow
+def test_harness_times_both_carrier_events_of_each_latency_order(tiny_run) -> None:
+    _, document = tiny_run
+    # One second at 20 requests/s places 20 orders; the carrier dispatches and delivers each.
+    assert document["details"]["event_delays_counted"] == 40
+
+
+@pytest.mark.slow
+def test_harness_replays_every_throughput_saga_for_the_ceiling(tiny_run) -> None:
+    _, document = tiny_run
+    assert document["details"]["ceiling"]["sagas"] == 20
+
+
+@pytest.mark.slow
+def test_harness_keeps_a_given_state_folder(tiny_run) -> None:
+    completed, _ = tiny_run
+    state = Path(completed.args[completed.args.index("--state") + 1])
+    assert (state / "taskhub.sqlite").is_file()
