@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-
-from devhost.host import import_optional
 
 COMMAND_MODULES = ("devhost.start", "devhost.instances", "devhost.servicebus.cli", "devhost.traces")
 
@@ -14,9 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="command")
     for name in COMMAND_MODULES:
-        module = import_optional(name)
-        if module is not None:
-            module.register(subparsers)
+        importlib.import_module(name).register(subparsers)
     args = parser.parse_args(argv)
     return args.handler(args)
 

@@ -15,7 +15,6 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from aiohttp import web
@@ -47,21 +46,6 @@ LOCK_FILE = "host.lock"
 
 class StartupError(Exception):
     """The host cannot start; the message gives the reason and the fix."""
-
-
-def import_optional(name: str) -> ModuleType | None:
-    """Import a devhost module that another part of the project may not have delivered yet.
-
-    NOTE: only a missing module (or its missing parent package) is skipped. The command line
-    still needs this for devhost.traces; remove it once that module is in the tree.
-    """
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        missing = error.name or ""
-        if name == missing or (name.startswith(missing + ".") and missing.startswith("devhost.")):
-            return None
-        raise
 
 
 def _lock_state_dir(state_dir: Path) -> Any:
