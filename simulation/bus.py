@@ -8,6 +8,7 @@ broker client is synchronous SQLite, so its calls run in worker threads.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +24,12 @@ from devhost.servicebus.client import (
 from domain.messages import CloudEvent
 
 log = logging.getLogger(__name__)
+
+# The W3C traceparent of the message being handled. `Broker.send` copies it onto what it
+# sends, so a reply joins the request's trace; tasks started while handling inherit it.
+TRACEPARENT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "traceparent", default=None
+)
 
 __all__ = ["Broker", "MessageLockLostError", "ReceivedMessage"]
 
@@ -44,8 +51,11 @@ class Broker:
         self.client.close()
 
     async def send(self, envelope: CloudEvent) -> bool:
-        """Send an envelope to its entity; return False when duplicate detection dropped it."""
-        message = OutgoingMessage(**message_properties(envelope))
+        """Send an envelope to its entity; return False when duplicate detection dropped it.
+
+        The message carries the traceparent of the message being handled (TRACEPARENT), if any.
+        """
+        message = OutgoingMessage(**message_properties(envelope, TRACEPARENT.get()))
         sequence_numbers = await asyncio.to_thread(self.client.send, envelope.entity, message)
         return sequence_numbers[0] is not None
 

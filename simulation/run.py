@@ -21,7 +21,7 @@ from pathlib import Path
 from domain.errors import InvalidMessage
 from domain.messages import CARRIER_REQUESTS, parse_envelope
 from simulation.api import ApiClient
-from simulation.bus import Broker, MessageLockLostError, ReceivedMessage
+from simulation.bus import TRACEPARENT, Broker, MessageLockLostError, ReceivedMessage
 from simulation.carrier import PROFILES, Carrier, CarrierProfile, Script
 from simulation.catalog import (
     DEFAULT_DATA_DIR,
@@ -185,6 +185,8 @@ async def serve_carrier(carrier: Carrier, broker: Broker, stop: asyncio.Event) -
 
 
 async def _take_request(carrier: Carrier, broker: Broker, message: ReceivedMessage) -> None:
+    # The carrier's replies copy the request's traceparent, so they join the order's trace.
+    token = TRACEPARENT.set(message.application_properties.get("traceparent"))
     try:
         envelope = parse_envelope(message.body)
         await carrier.handle(envelope)
@@ -192,6 +194,8 @@ async def _take_request(carrier: Carrier, broker: Broker, message: ReceivedMessa
         log.warning("carrier dead-letters message %s: %s", message.message_id, error)
         await broker.dead_letter(message, "InvalidCarrierRequest", str(error))
         return
+    finally:
+        TRACEPARENT.reset(token)
     await broker.complete(message)
 
 
