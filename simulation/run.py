@@ -34,7 +34,7 @@ from simulation.catalog import (
 from simulation.host import RunningHost, free_port, start_host
 from simulation.replay import RestockPolicy, plan_deliveries, schedule, shortfalls
 from simulation.summary import RunSummary
-from simulation.supplier import Supplier, opening_deliveries
+from simulation.supplier import Pair, Supplier
 from simulation.workload import Driver, Workload, generate, replay
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 async def run(args: argparse.Namespace) -> int:
     """Run the simulation; return the process exit code."""
     _check_arguments(args)
+    args.run_id = args.run_id or datetime.now(UTC).strftime("run%Y%m%dT%H%M%S")
     catalog = _load_catalog(args)
     workload = _workload(args, catalog)
     state_dir = args.state.resolve()
@@ -153,10 +154,12 @@ async def _simulate(
     script: Script | None,
 ) -> RunSummary:
     async with ApiClient(host.gateway_url, host.subscription_key()) as api:
-        supplier = Supplier(broker, api)
+        supplier = Supplier(broker, api, args.run_id)
         started = time.monotonic()
-        await supplier.deliver(opening_deliveries(catalog))
-        print(f"Loaded the {catalog.name} catalog's stock in {time.monotonic() - started:.1f} s")
+        deliveries = await supplier.top_up(catalog, _ordered_pairs(workload))
+        units = sum(sum(delivery.quantities.values()) for delivery in deliveries)
+        print(f"Topped the stock up to the {catalog.name} catalog's levels: {units} units "
+              f"in {len(deliveries)} deliveries, {time.monotonic() - started:.1f} s")
 
         settle = args.dispatch_deadline + args.delivery_deadline + 30
         summary = await Driver(api, broker, supplier, script).run(workload, settle)
@@ -257,7 +260,7 @@ def _profile(args: argparse.Namespace) -> CarrierProfile:
 
 
 def _workload(args: argparse.Namespace, catalog: Catalog) -> Workload:
-    run_id = args.run_id or datetime.now(UTC).strftime("run%Y%m%dT%H%M%S")
+    run_id = args.run_id
     if not args.replay:
         return generate(catalog, args.orders, args.rate, args.seed, args.cancel_rate, run_id)
 
@@ -268,6 +271,15 @@ def _workload(args: argparse.Namespace, catalog: Catalog) -> Workload:
         log.warning("the restock plan leaves %d order lines short; they will be rejected",
                     len(short))
     return replay(catalog, steps, args.days_per_second, run_id)
+
+
+def _ordered_pairs(workload: Workload) -> set[Pair]:
+    """Return the store and product of every line the workload orders."""
+    return {
+        (planned.body["storeId"], line["productId"])
+        for planned in workload.orders
+        for line in planned.body["lines"]
+    }
 
 
 def _print_urls(host: RunningHost) -> None:

@@ -1,9 +1,11 @@
 """Deliver stock the way the system receives it: StockReceived events on supplier-events.
 
-The initial stock of a catalog and every restock travel as StockReceived envelopes with ids
-that depend only on the catalog and the delivery, so sending them again (a second run on the
-same state folder) adds nothing. After sending, the supplier reads the stock API until it
-shows every delivered line applied.
+The opening stock of a catalog and every restock travel as StockReceived envelopes. Their ids
+start with the run id and otherwise depend only on the catalog and the delivery, so a resent
+delivery adds nothing while a later run on the same state folder gets deliveries of its own.
+At the start of a run the supplier tops each store and product up to the catalog's level, so
+a repeat run sells from the same stock as the first. After sending, the supplier reads the
+stock API until it shows every delivered line applied.
 """
 
 from __future__ import annotations
@@ -45,14 +47,21 @@ Delivery = StockDelivery | PlannedRestock
 """A delivery of opening stock or a replay restock: event id, store id, quantities."""
 
 
-def opening_deliveries(catalog: Catalog) -> list[StockDelivery]:
-    """Split the catalog's initial stock into deliveries per store of at most LINES_PER_EVENT."""
+def opening_deliveries(
+    catalog: Catalog, on_hand: dict[Pair, int] | None = None
+) -> list[StockDelivery]:
+    """Split what brings on-hand stock up to the catalog's level into deliveries per store.
+
+    `on_hand` is the stock already at each store and product (none when omitted). A pair at
+    or above the catalog's level gets nothing. Each delivery has at most LINES_PER_EVENT lines.
+    """
+    on_hand = on_hand or {}
     deliveries = []
     for store_id in catalog.stores:
         lines = [
-            (product_id, quantity)
+            (product_id, quantity - on_hand.get((stock_store, product_id), 0))
             for (stock_store, product_id), quantity in catalog.stock.items()
-            if stock_store == store_id and quantity > 0
+            if stock_store == store_id and quantity > on_hand.get((stock_store, product_id), 0)
         ]
         for start in range(0, len(lines), LINES_PER_EVENT):
             chunk = dict(lines[start : start + LINES_PER_EVENT])
@@ -61,8 +70,11 @@ def opening_deliveries(catalog: Catalog) -> list[StockDelivery]:
     return deliveries
 
 
-def stock_received(delivery: Delivery) -> CloudEvent:
-    """Build the StockReceived envelope of a delivery; its subject is the store id."""
+def stock_received(delivery: Delivery, run_id: str | None = None) -> CloudEvent:
+    """Build the StockReceived envelope of a delivery; its subject is the store id.
+
+    With a run id the event id is `<run id>/<delivery's event id>`.
+    """
     data = StockReceived(
         store_id=delivery.store_id,
         lines=[
@@ -71,7 +83,7 @@ def stock_received(delivery: Delivery) -> CloudEvent:
         ],
     )
     return CloudEvent(
-        id=delivery.event_id,
+        id=delivery.event_id if run_id is None else f"{run_id}/{delivery.event_id}",
         source=SUPPLIER_SOURCE,
         type="StockReceived",
         subject=delivery.store_id,
@@ -83,17 +95,36 @@ def stock_received(delivery: Delivery) -> CloudEvent:
 class Supplier:
     """Sends deliveries and keeps the running total received per store and product."""
 
-    def __init__(self, broker: Broker, api: ApiClient) -> None:
+    def __init__(self, broker: Broker, api: ApiClient, run_id: str | None = None) -> None:
         self._broker = broker
         self._api = api
+        self._run_id = run_id
         self.received: Counter[Pair] = Counter()
-        """Units delivered per (store id, product id) by this run, opening stock included."""
+        """Units received per (store id, product id): before this run (read by `top_up`) and
+        delivered by it."""
+
+    async def top_up(self, catalog: Catalog, pairs: set[Pair]) -> list[StockDelivery]:
+        """Bring each store and product's on-hand stock up to the catalog's level.
+
+        Reads the stock of the catalog's pairs and of `pairs` (those the workload will order),
+        counts what they received before this run as received, then delivers the difference
+        between the catalog's level and the stock on hand. Returns the deliveries sent.
+        """
+        ordered = sorted(pairs | set(catalog.stock))
+        levels = await asyncio.gather(*(self._api.get_stock(*pair) for pair in ordered))
+        for pair, level in zip(ordered, levels, strict=True):
+            self.received[pair] = level.received
+
+        on_hand = {pair: level.on_hand for pair, level in zip(ordered, levels, strict=True)}
+        deliveries = opening_deliveries(catalog, on_hand)
+        await self.deliver(deliveries)
+        return deliveries
 
     async def deliver(self, deliveries: list[Delivery]) -> None:
         """Send the deliveries, then wait until the stock API shows every line applied."""
         started = time.monotonic()
         for delivery in deliveries:
-            await self._broker.send(stock_received(delivery))
+            await self._broker.send(stock_received(delivery, self._run_id))
             for product_id, quantity in delivery.quantities.items():
                 self.received[(delivery.store_id, product_id)] += quantity
 
