@@ -9,6 +9,7 @@ no past orders and so supports generated workloads only.
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -17,8 +18,12 @@ from enum import IntEnum
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "bikestores"
-"""Default folder of the BikeStores CSV files, used when `--data` is not given."""
+DATA_DIR_VARIABLE = "AJ_BIKESTORES_DATA"
+DEFAULT_DATA_DIR = Path(
+    os.environ.get(DATA_DIR_VARIABLE) or REPO_ROOT.parent / "shared" / "data" / "bikestores"
+)
+"""Folder of the BikeStores CSV files when `--data` is not given: the AJ_BIKESTORES_DATA
+environment variable when set, else `shared/data/bikestores` beside the repository."""
 
 REQUIRED_FILES = ("stores.csv", "products.csv", "stocks.csv")
 REPLAY_FILES = ("customers.csv", "orders.csv", "order_items.csv")

@@ -24,6 +24,7 @@ from simulation.api import ApiClient
 from simulation.bus import TRACEPARENT, Broker, MessageLockLostError, ReceivedMessage
 from simulation.carrier import PROFILES, Carrier, CarrierProfile, Script
 from simulation.catalog import (
+    DATA_DIR_VARIABLE,
     DEFAULT_DATA_DIR,
     REPO_ROOT,
     Catalog,
@@ -76,8 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--catalog", choices=("auto", "bikestores", "sample"), default="auto",
                         help="catalog to sell from; auto uses BikeStores when its folder exists, "
                         "else the built-in sample")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR,
-                        help=f"folder of the BikeStores CSV files (default {DEFAULT_DATA_DIR})")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="folder of the BikeStores CSV files; a folder given here must "
+                        f"exist (default: ${DATA_DIR_VARIABLE}, else {DEFAULT_DATA_DIR})")
 
     parser.add_argument("--app", type=Path, default=REPO_ROOT,
                         help=f"Function App folder devhost runs (default {REPO_ROOT})")
@@ -112,7 +114,7 @@ async def run(args: argparse.Namespace) -> int:
     """Run the simulation; return the process exit code."""
     _check_arguments(args)
     args.run_id = args.run_id or datetime.now(UTC).strftime("run%Y%m%dT%H%M%S")
-    catalog = _load_catalog(args)
+    catalog = load_catalog(args)
     workload = _workload(args, catalog)
     state_dir = args.state.resolve()
     settings = {
@@ -235,17 +237,28 @@ def _check_arguments(args: argparse.Namespace) -> None:
             raise ValueError(f"{option} {value} is invalid; use a value {expected}")
 
 
-def _load_catalog(args: argparse.Namespace) -> Catalog:
-    wants_data = args.replay or args.catalog == "bikestores"
+def load_catalog(args: argparse.Namespace) -> Catalog:
+    """Load the catalog the options choose.
+
+    `--catalog auto` falls back to the built-in sample when the default BikeStores folder is
+    missing. Raises CatalogNotFound when the data is missing but required: for `--replay`,
+    `--catalog bikestores` or a folder given with `--data`.
+    """
+    wants_data = args.replay or args.catalog == "bikestores" or args.data is not None
     if args.catalog == "sample" and not args.replay:
         return sample_catalog()
 
+    data_dir = args.data or DEFAULT_DATA_DIR
     try:
-        return load_bikestores(args.data, with_orders=args.replay)
+        return load_bikestores(data_dir, with_orders=args.replay)
     except CatalogNotFound:
         if wants_data:
             raise
-        log.warning("BikeStores data not found in %s; using the built-in sample catalog", args.data)
+        log.warning(
+            "BikeStores data not found in %s; using the built-in sample catalog. Give the "
+            "folder with --data DIR or the %s environment variable to sell from BikeStores",
+            data_dir, DATA_DIR_VARIABLE,
+        )
         return sample_catalog()
 
 

@@ -9,14 +9,17 @@ import pytest
 
 from domain.messages import CloudEvent, ShipmentCancellationRequested, ShipmentRequested
 from domain.orders import Address
-from simulation.catalog import DEFAULT_DATA_DIR, Catalog, load_bikestores
+from simulation.catalog import DATA_DIR_VARIABLE, DEFAULT_DATA_DIR, Catalog, load_bikestores
 
 
 @pytest.fixture(scope="session")
 def bikestores() -> Catalog:
     """Return the BikeStores catalog with its orders; skip where the data is not present."""
     if not (DEFAULT_DATA_DIR / "orders.csv").is_file():
-        pytest.skip(f"BikeStores data not found in {DEFAULT_DATA_DIR}")
+        pytest.skip(
+            f"BikeStores data not found in {DEFAULT_DATA_DIR}; set {DATA_DIR_VARIABLE} to the "
+            "folder of its CSV files"
+        )
     return load_bikestores()
 
 
