@@ -630,6 +630,9 @@ class DurableEngine:
     def _dispatch_activity(self, work_id: int, instance_id: str, execution_id: str,
                            task_id: int, name: str, input_text: str | None,
                            trace_parent: str = "") -> None:
+        if not trace_parent and instance_id in self._instances:
+            # An activity re-run after a restart has no episode span: use the instance's start.
+            trace_parent = self._instances[instance_id].trace_parent
         task = asyncio.create_task(self._run_activity(
             work_id, instance_id, execution_id, task_id, name, input_text, trace_parent
         ))
