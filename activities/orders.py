@@ -39,7 +39,16 @@ from domain.messages import (
 from domain.orders import Order, OrderStatus, PlaceOrder, change_status, new_order
 from domain.ports import Document, Ports
 from domain.shipments import shipment_id
-from domain.stock import ShortLine, StockItem, commit, empty_item, receive, release, reserve
+from domain.stock import (
+    ShortLine,
+    StockItem,
+    commit,
+    empty_item,
+    receive,
+    rejection_reason,
+    release,
+    reserve,
+)
 from domain.stock import return_shipped as return_shipped_stock
 
 logger = logging.getLogger(__name__)
@@ -160,14 +169,12 @@ def record_order_activity(ports: Ports, payload: Any) -> dict[str, Any]:
 def reject_order_activity(ports: Ports, payload: Any) -> dict[str, Any]:
     """Move the order to Rejected with its short lines, then publish OrderRejected.
 
-    Input: `{"orderId", "shortLines": [{"productId", "requested", "available"}]}`.
+    Input: `{"orderId", "shortLines": [{"productId", "requested", "available", "stocked"?}]}`.
     Output: `{"orderId", "status"}`.
     """
     request = parse_input(RejectInput, "reject_order", payload)
-    reason = "not enough stock: " + ", ".join(
-        f"{line.product_id} (requested {line.requested}, available {line.available})"
-        for line in request.short_lines
-    )
+    store_id = _read_order(ports, request.order_id).store_id
+    reason = rejection_reason(store_id, request.short_lines)
 
     order = _change_order(ports, request.order_id, OrderStatus.REJECTED, reason)
     rejected = OrderRejected(
@@ -278,7 +285,7 @@ def reserve_stock_activity(ports: Ports, payload: Any) -> dict[str, Any]:
     """Reserve every line of the order at its store in one transactional batch, or none.
 
     Input: `{"orderId"}`. Output: `{"reserved": bool, "shortLines": [{"productId", "requested",
-    "available"}]}`; shortLines is empty when reserved.
+    "available", "stocked"}]}`; shortLines is empty when reserved.
     """
     request = parse_input(OrderRef, "reserve_stock", payload)
     order = _read_order(ports, request.order_id)

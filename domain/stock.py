@@ -7,7 +7,7 @@ conserves stock: on hand + reserved + shipped changes only when `receive` adds a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated
 
 from pydantic import Field
@@ -57,6 +57,32 @@ class ShortLine(CamelModel):
     product_id: Identifier
     requested: int
     available: int
+    stocked: bool = True
+    """False when the store has no stock record of the product: it never received any, or
+    the store id is unknown. Stores exist only through their stock records."""
+
+
+def rejection_reason(store_id: str, short_lines: Sequence[ShortLine]) -> str:
+    """Describe why the store cannot fill the short lines, for the Rejected order's reason.
+
+    Products the store never stocked are named apart from those it has too few of, because
+    they usually mean a wrong store or product id.
+    """
+    unstocked = [line.product_id for line in short_lines if not line.stocked]
+    short = [line for line in short_lines if line.stocked]
+
+    parts = []
+    if unstocked:
+        parts.append(
+            f"store {store_id!r} has never stocked {', '.join(unstocked)}; "
+            "check the store id and the product ids"
+        )
+    if short:
+        parts.append("not enough stock: " + ", ".join(
+            f"{line.product_id} (requested {line.requested}, available {line.available})"
+            for line in short
+        ))
+    return "; ".join(parts)
 
 
 class Reservation(CamelModel):
@@ -83,10 +109,16 @@ def reserve(items: Mapping[str, StockItem], order_id: str, lines: list[OrderLine
 
     short_lines = []
     for line in pending:
-        available = items[line.product_id].on_hand if line.product_id in items else 0
+        stocked = line.product_id in items
+        available = items[line.product_id].on_hand if stocked else 0
         if available < line.quantity:
             short_lines.append(
-                ShortLine(product_id=line.product_id, requested=line.quantity, available=available)
+                ShortLine(
+                    product_id=line.product_id,
+                    requested=line.quantity,
+                    available=available,
+                    stocked=stocked,
+                )
             )
     if short_lines:
         return Reservation(reserved=False, short_lines=short_lines)

@@ -32,6 +32,7 @@ from domain.saga import (
     waiting_for_deadline,
     waiting_for_event,
 )
+from domain.stock import ShortLine, rejection_reason
 
 logger = logging.getLogger(__name__)
 
@@ -118,10 +119,8 @@ def _place_and_fulfil(saga: _Saga) -> Steps:
 
 def _reject(saga: _Saga, short_lines: list[dict[str, Any]]) -> Steps:
     # Same wording as the Rejected order's status reason, which reject_order writes.
-    reason = "not enough stock: " + ", ".join(
-        f"{line['productId']} (requested {line['requested']}, available {line['available']})"
-        for line in short_lines
-    )
+    store_id = saga.input.order.store_id
+    reason = rejection_reason(store_id, [ShortLine.model_validate(line) for line in short_lines])
     rejection = {"orderId": saga.order_id, "shortLines": short_lines}
     yield from saga.call(Step.REJECT_ORDER, "reject_order", rejection)
     return saga.finish(OrderStatus.REJECTED, reason)

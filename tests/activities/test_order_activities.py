@@ -145,7 +145,7 @@ def test_reserve_stock_short_line_reserves_nothing(ports, run):
 
     assert result == {
         "reserved": False,
-        "shortLines": [{"productId": "b", "requested": 1, "available": 0}],
+        "shortLines": [{"productId": "b", "requested": 1, "available": 0, "stocked": True}],
     }
     assert stock(ports, "a").on_hand == 5
 
@@ -155,7 +155,9 @@ def test_reserve_stock_for_product_never_stocked_is_short(ports, run):
 
     result = run("reserve_stock", {"orderId": "order-1"})
 
-    assert result["shortLines"] == [{"productId": "zz", "requested": 1, "available": 0}]
+    assert result["shortLines"] == [
+        {"productId": "zz", "requested": 1, "available": 0, "stocked": False}
+    ]
 
 
 def test_reserve_stock_retries_after_a_concurrent_write(ports, run):
@@ -300,6 +302,18 @@ def test_reject_order_records_short_lines_and_publishes(ports, publisher, run):
     rejected = publisher.events[-1]
     assert rejected.id == "order-1/OrderRejected"
     assert rejected.data.short_lines[0].product_id == "b"
+
+
+def test_reject_order_names_products_store_never_stocked(ports, run):
+    place(run)
+    short = [{"productId": "zz", "requested": 1, "available": 0, "stocked": False}]
+
+    run("reject_order", {"orderId": "order-1", "shortLines": short})
+
+    assert order(ports).status_reason == (
+        f"store {order(ports).store_id!r} has never stocked zz; "
+        "check the store id and the product ids"
+    )
 
 
 @pytest.mark.parametrize(

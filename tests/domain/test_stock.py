@@ -8,10 +8,12 @@ from hypothesis import strategies as st
 
 from domain.orders import OrderLine
 from domain.stock import (
+    ShortLine,
     StockItem,
     commit,
     empty_item,
     receive,
+    rejection_reason,
     release,
     reserve,
     return_shipped,
@@ -56,6 +58,42 @@ def test_reserve_reports_short_lines_with_requested_and_available():
 
     reported = [(s.product_id, s.requested, s.available) for s in outcome.short_lines]
     assert reported == [("a", 9, 5), ("b", 3, 1), ("c", 1, 0)]
+
+
+def test_reserve_marks_products_the_store_never_stocked():
+    items = by_product([item("a", 0)])
+
+    outcome = reserve(items, "o1", [line("a", 1), line("c", 1)])
+
+    assert [(s.product_id, s.stocked) for s in outcome.short_lines] == [("a", True), ("c", False)]
+
+
+def test_rejection_reason_lists_short_lines():
+    short = [ShortLine(product_id="a", requested=2, available=1)]
+
+    assert rejection_reason("1", short) == "not enough stock: a (requested 2, available 1)"
+
+
+def test_rejection_reason_names_store_that_never_stocked_product():
+    unstocked = [ShortLine(product_id="8", requested=1, available=0, stocked=False)]
+
+    reason = rejection_reason("nowhere", unstocked)
+
+    assert reason == "store 'nowhere' has never stocked 8; check the store id and the product ids"
+
+
+def test_rejection_reason_separates_unstocked_from_short_lines():
+    lines = [
+        ShortLine(product_id="a", requested=2, available=1),
+        ShortLine(product_id="z", requested=1, available=0, stocked=False),
+    ]
+
+    reason = rejection_reason("1", lines)
+
+    assert reason == (
+        "store '1' has never stocked z; check the store id and the product ids; "
+        "not enough stock: a (requested 2, available 1)"
+    )
 
 
 def test_reserve_repeated_for_same_order_changes_nothing():

@@ -274,6 +274,15 @@ def test_short_stock_rejects_the_order_and_ends_the_saga(saga):
     assert saga.output == output("Rejected", "not enough stock: 8 (requested 2, available 1)")
 
 
+def test_unstocked_product_rejection_names_the_store(saga):
+    unstocked = {"productId": "8", "requested": 2, "available": 0, "stocked": False}
+    saga.complete_activities({"reserve_stock": {"reserved": False, "shortLines": [unstocked]}})
+
+    assert saga.output == output(
+        "Rejected", "store '1' has never stocked 8; check the store id and the product ids"
+    )
+
+
 def test_customer_cancel_before_dispatch_compensates_in_reverse_order(saga):
     awaiting_dispatch(saga)
     saga.raise_event("CancelRequested", {"reason": "found it cheaper"})
