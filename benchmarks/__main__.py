@@ -89,6 +89,10 @@ def main(argv: list[str]) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     output = args.output or RESULTS_DIR / f"{stamp}.json"
     state_dir = args.state or Path(tempfile.mkdtemp(prefix="bench-state-"))
+    load_start = os.getloadavg()
+    if load_start[0] > (os.cpu_count() or 1):
+        print(f"Note: load average {load_start[0]:.1f} on {os.cpu_count()} CPUs before the run; "
+              "other processes share the cores, so the rates are lower bounds", flush=True)
     print(f"Benchmark plan {asdict(plan)}; devhost {' '.join(options.arguments())}; "
           f"state {state_dir}", flush=True)
 
@@ -107,7 +111,10 @@ def main(argv: list[str]) -> int:
         "devhost_arguments": options.arguments(),
         "catalog": catalog.name,
         "cpus": os.cpu_count(),
-        "load_average": os.getloadavg(),
+        "load_average_start": load_start,
+        "load_average_end": os.getloadavg(),
+        "host_cpu_seconds": measured.host_cpu_seconds,
+        "client_cpu_seconds": measured.client_cpu_seconds,
         "throughput_statuses": measured.statuses,
         "throughput_errors": measured.throughput.errors if measured.throughput else None,
         "latency_errors": measured.latency.errors if measured.latency else None,

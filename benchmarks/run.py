@@ -58,6 +58,9 @@ class Measurements:
     latency: PhaseResult | None = None
     event_delays: list[float] | None = None
     statuses: dict[str, int] | None = None
+    host_cpu_seconds: float = 0.0
+    client_cpu_seconds: float = 0.0
+    window: int = 0
 
 
 async def run(args: argparse.Namespace, plan: Plan, catalog: Catalog, state_dir: Path,
@@ -113,11 +116,15 @@ async def _throughput(client, progress, reader, host, plan, batches, measured) -
 
     orders = _take(batches, plan.orders)
     measured.rss_before = host.rss_bytes()
+    host_cpu, client_cpu = host.cpu_seconds(), time.process_time()
     sampler = asyncio.create_task(_sample_rss(host, measured))
     try:
         result = await run_window(client, progress, orders, plan.window, SETTLE_TIMEOUT_SECONDS)
     finally:
         sampler.cancel()
+    measured.host_cpu_seconds = host.cpu_seconds() - host_cpu
+    measured.client_cpu_seconds = time.process_time() - client_cpu
+    measured.window = plan.window
     measured.rss_after = host.rss_bytes()
     measured.throughput = result
     measured.completion_times = reader.completion_times(result.order_ids)
@@ -174,15 +181,20 @@ def figures(measured: Measurements) -> list[Figure]:
     share = rate / ceiling if rate and ceiling else None
     latencies = measured.latency.latencies if measured.latency else []
     delays = measured.event_delays or []
-    first, last = _tenth_rates(measured.completion_times or [])
+    first, last = _tenth_rates(measured.completion_times or [], measured.window)
     slowdown = 1 - last / first if first and last else None
     growth = (measured.rss_after - measured.rss_before) / MB
+    sagas = len(result.order_ids) if result else 0
+    host_cpu = 1000 * measured.host_cpu_seconds / sagas if sagas else None
+    client_cpu = 1000 * measured.client_cpu_seconds / sagas if sagas else None
 
     return [
         judge("completed sagas/s (gateway, carrier instant)", rate, "/s", ">= 150 (stretch 250)",
               150, True),
         judge("share of SDK replay ceiling", share, "", ">= 0.6", 0.6, True),
         reference("SDK replay ceiling", ceiling, "/s"),
+        reference("host CPU per saga (all host processes)", host_cpu, "ms"),
+        reference("benchmark client CPU per saga", client_cpu, "ms"),
         reference("POST /orders p50 at fixed rate", _ms(percentile(latencies, 0.50)), "ms"),
         reference("POST /orders p95 at fixed rate", _ms(percentile(latencies, 0.95)), "ms"),
         judge("POST /orders p99 at fixed rate", _ms(percentile(latencies, 0.99)), "ms",
@@ -202,14 +214,17 @@ def figures(measured: Measurements) -> list[Figure]:
     ]
 
 
-def _tenth_rates(times: list[float]) -> tuple[float | None, float | None]:
-    """Return completions per second within the first and the last tenth of the completions."""
+def _tenth_rates(times: list[float], drain: int) -> tuple[float | None, float | None]:
+    """Return completions per second within the first and the last tenth of the completions.
+
+    The last `drain` completions are left out: they finish after the last order is placed,
+    while fewer sagas are in flight, so they would flatter the last tenth.
+    """
     size = len(times) // 10
-    if size < 2:
+    steady = times[: len(times) - drain] if drain else times
+    if size < 2 or len(steady) < 2 * size:
         return None, None
-    first = times[:size]
-    last = times[-size:]
-    return _rate(first), _rate(last)
+    return _rate(steady[:size]), _rate(steady[-size:])
 
 
 def _rate(times: list[float]) -> float | None:

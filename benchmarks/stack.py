@@ -19,6 +19,7 @@ READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 20.0
 LOG_FILE = "bench-devhost.log"
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class HostFailed(RuntimeError):
@@ -60,6 +61,10 @@ class BenchHost:
     def rss_bytes(self) -> int:
         """Return the resident memory of the host and every process it started."""
         return sum(_rss(pid) for pid in _process_tree(self.process.pid))
+
+    def cpu_seconds(self) -> float:
+        """Return the CPU time (user and system) used so far by the host and its processes."""
+        return sum(_cpu_ticks(pid) for pid in _process_tree(self.process.pid)) / CLOCK_TICKS
 
     async def stop(self) -> int:
         """Stop devhost with SIGINT; kill it when it does not stop in time."""
@@ -159,3 +164,13 @@ def _rss(pid: int) -> int:
     except OSError:
         return 0
     return int(pages) * PAGE_SIZE
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    # The command name in brackets may hold spaces, so fields are counted after its ")".
+    fields = text.rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12])

@@ -48,6 +48,14 @@ def test_percentile_of_nothing_is_none() -> None:
 
 def test_tenth_rates_compare_first_and_last_tenth() -> None:
     times = [index * 0.1 for index in range(50)] + [5 + index * 0.2 for index in range(50)]
-    first, last = _tenth_rates(times)
+    first, last = _tenth_rates(times, drain=0)
     assert first == pytest.approx(10.0)
     assert last == pytest.approx(5.0)
+
+
+def test_tenth_rates_leave_out_the_drain() -> None:
+    steady = [index * 0.1 for index in range(90)]
+    drain = [9 + index * 0.01 for index in range(10)]
+    first, last = _tenth_rates(steady + drain, drain=10)
+    assert first == pytest.approx(10.0)
+    assert last == pytest.approx(10.0)

@@ -22,7 +22,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Compl
     output = folder / "results.json"
     completed = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--orders", "20", "--warmup", "5",
-         "--rate", "20", "--latency-seconds", "1", "--state", str(folder / "state"),
+         "--rate", "20", "--latency-seconds", "1", "--window", "5", "--state", str(folder / "state"),
          "--output", str(output)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=240,
     )
