@@ -9,6 +9,7 @@ import yaml
 
 from domain.orders import Address, Order, OrderLine, OrderStatus, PlaceOrder, StatusChange
 from domain.shipments import Shipment, ShipmentChange, ShipmentItem, ShipmentStatus
+from simulation.catalog import sample_catalog
 
 DOCUMENT = yaml.safe_load(
     (Path(__file__).resolve().parents[2] / "apim" / "openapi.yaml").read_text(encoding="utf-8")
@@ -195,3 +196,12 @@ def test_place_order_example_is_a_valid_place_order():
     body = OPERATIONS[("POST", "/orders")]["requestBody"]["content"]["application/json"]
 
     PlaceOrder.model_validate(body["example"])
+
+
+def test_place_order_example_buys_sample_catalog_stock():
+    body = OPERATIONS[("POST", "/orders")]["requestBody"]["content"]["application/json"]
+    example = body["example"]
+    stock = sample_catalog().stock
+
+    for line in example["lines"]:
+        assert stock.get((example["storeId"], line["productId"]), 0) >= line["quantity"], line
