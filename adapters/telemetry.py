@@ -31,7 +31,7 @@ _configure_lock = threading.Lock()
 
 
 def configure_telemetry(settings: Settings) -> str:
-    """Set up tracing once per process; return where spans go: azure-monitor, file or off."""
+    """Set up tracing once per process and return where spans go: "azure-monitor", "file", "off"."""
     global _configured
     with _configure_lock:
         if _configured:
@@ -56,9 +56,17 @@ def _configure_azure_monitor(connection_string: str) -> str:
 
 def _configure_offline(path: Path) -> str:
     from opentelemetry import trace
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    try:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    except ImportError:
+        logger.warning(
+            "the app's spans are not recorded: opentelemetry-sdk is not installed; "
+            "install it (requirements-dev.txt) to see them in %s", path
+        )
+        return "off"
 
     provider = TracerProvider(resource=Resource.create({"service.name": SERVICE_NAME}))
     exporter = SqliteSpanExporter(path)

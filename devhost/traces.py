@@ -182,7 +182,7 @@ class SpanRecorder:
         self._store = store
         self._flush_seconds = flush_seconds
         self._max_batch = max_batch
-        self._pending: list[tuple] = []
+        self._pending: list[HostSpan] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
@@ -198,19 +198,22 @@ class SpanRecorder:
                         dict(attributes or {}), recorder=self)
 
     def record(self, span: HostSpan) -> None:
-        row = span_row(span.trace_id, span.span_id, span.parent_span_id, span.name, span.kind,
-                       "host", span.start_ns, span.end_ns, span.status, span.attributes)
+        # Rows are built on the recorder's thread, so an invocation only appends its span.
         with self._lock:
-            self._pending.append(row)
+            self._pending.append(span)
             full = len(self._pending) >= self._max_batch
         if full:
             self._wake.set()
 
     def flush(self) -> None:
         with self._lock:
-            rows, self._pending = self._pending, []
-        if rows:
-            self._store.write(rows)
+            spans, self._pending = self._pending, []
+        if spans:
+            self._store.write(
+                span_row(span.trace_id, span.span_id, span.parent_span_id, span.name, span.kind,
+                         "host", span.start_ns, span.end_ns, span.status, span.attributes)
+                for span in spans
+            )
 
     def close(self) -> None:
         self._closed = True
