@@ -100,8 +100,7 @@ def blueprint(ports: Ports, saga_options: SagaOptions) -> df.Blueprint:
 
     @bp.route(route="orders/{orderId}/shipment", methods=["GET"], auth_level=FUNCTION_KEY)
     def http_get_order_shipment(req: func.HttpRequest) -> func.HttpResponse:
-        order_id = req.route_params["orderId"]
-        return get_shipment(req, ports.shipments, shipment_id_of(order_id), order_id)
+        return get_order_shipment(req, ports.orders, ports.shipments)
 
     @bp.route(route="shipments/{shipmentId}", methods=["GET"], auth_level=FUNCTION_KEY)
     def http_get_shipment(req: func.HttpRequest) -> func.HttpResponse:
@@ -341,6 +340,27 @@ def get_shipment(
     if document is None:
         return problems.not_found(req, "shipment", shipment_id)
     return _json_response(document)
+
+
+def get_order_shipment(
+    req: func.HttpRequest, orders: DocumentStore, shipments: DocumentStore
+) -> func.HttpResponse:
+    """Return the order's shipment, or 404 saying why the order has none."""
+    order_id = req.route_params["orderId"]
+    document = _read_or_none(shipments, shipment_id_of(order_id), order_id)
+    if document is not None:
+        return _json_response(document)
+
+    order = _read_or_none(orders, order_id, order_id)
+    if order is None:
+        return problems.not_found(req, "order", order_id)
+
+    status = order.get("status")
+    reason = order.get("statusReason")
+    detail = f"order {order_id!r} has no shipment; the order is {status}"
+    if reason:
+        detail += f": {reason}"
+    return problems.problem(req, 404, problems.NOT_FOUND, "Shipment not found", detail)
 
 
 def get_stock(req: func.HttpRequest, stock: DocumentStore) -> func.HttpResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import azure.functions as func
 
@@ -28,13 +28,18 @@ def problem(
     detail: str,
     errors: list[FieldError] | None = None,
 ) -> func.HttpResponse:
-    """Return a problem response; `instance` is the request's path, `errors` the invalid fields."""
+    """Return a problem response; `instance` is the request's URL, `errors` the invalid fields.
+
+    `instance` is absolute and without the query, which may carry a function key. Behind API
+    Management, `redirect-content-urls` rewrites the Function App's URL into the gateway's.
+    """
+    parts = urlsplit(req.url)
     body: dict[str, Any] = {
         "type": problem_type,
         "title": title,
         "status": status,
         "detail": detail,
-        "instance": urlsplit(req.url).path,
+        "instance": urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
     }
     if errors:
         body["errors"] = [

@@ -10,7 +10,7 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from domain.orders import PlaceOrder, new_order
+from domain.orders import OrderStatus, PlaceOrder, change_status, new_order
 from domain.saga import SagaOptions
 from domain.shipments import Shipment, ShipmentChange, ShipmentItem, ShipmentStatus
 from domain.stock import StockItem
@@ -286,7 +286,7 @@ async def test_invalid_fields_give_400_with_field_errors(api, durable):
     assert response.mimetype == "application/problem+json"
     assert problem["type"] == http_api.problems.INVALID_REQUEST
     assert problem["status"] == 400
-    assert problem["instance"] == "/api/orders"
+    assert problem["instance"] == f"{API}/orders"
     assert {(error["field"], error["pointer"]) for error in problem["errors"]} == {
         ("lines[0].quantity", "#/lines/0/quantity"),
         ("shipTo", "#/shipTo"),
@@ -402,7 +402,15 @@ async def test_unknown_order_gives_404_problem(api):
 
     assert response.status_code == 404
     assert response.mimetype == "application/problem+json"
-    assert body_of(response)["instance"] == "/api/orders/nope"
+    assert body_of(response)["instance"] == f"{API}/orders/nope"
+
+
+async def test_problem_instance_leaves_out_the_query(api):
+    request = http_request("GET", f"{API}/orders/nope?code=secret", {"orderId": "nope"})
+
+    response = await api("http_get_order", request)
+
+    assert body_of(response)["instance"] == f"{API}/orders/nope"
 
 
 async def test_order_status_shows_the_durable_status_only(api, durable):
@@ -549,10 +557,26 @@ async def test_unknown_shipment_gives_404(api, shipment_id):
     assert response.status_code == 404
 
 
-async def test_order_without_shipment_gives_404(api):
+async def test_shipment_of_unknown_order_names_the_order(api):
     response = await api("http_get_order_shipment", get("orders/nope/shipment", orderId="nope"))
 
     assert response.status_code == 404
+    assert body_of(response)["detail"] == "no order has id 'nope'; check the id in the URL"
+
+
+async def test_rejected_order_shipment_404_gives_the_reason(api, ports):
+    order = new_order(PlaceOrder.model_validate(ORDER), ORDER_ID, AT)
+    rejected = change_status(order, OrderStatus.REJECTED, AT, "not enough stock: 44")
+    ports.orders.create(rejected.to_document(), ORDER_ID)
+
+    response = await api(
+        "http_get_order_shipment", get(f"orders/{ORDER_ID}/shipment", orderId=ORDER_ID)
+    )
+
+    assert response.status_code == 404
+    assert body_of(response)["detail"] == (
+        f"order '{ORDER_ID}' has no shipment; the order is Rejected: not enough stock: 44"
+    )
 
 
 async def test_stock_shows_on_hand_reserved_and_shipped(api, ports):

@@ -162,6 +162,14 @@ def test_invalid_order_gives_app_400(devhost, key_header):
     assert response.json()["errors"]
 
 
+def test_app_problem_instance_is_gateway_url(devhost, key_header):
+    url = f"{devhost.gateway_url}/orders/no-such-order"
+
+    response = requests.get(url, headers=key_header, timeout=10)
+
+    assert response.json()["instance"] == url
+
+
 def test_function_key_never_in_any_response(devhost, key_header):
     function_key = devhost.function_key()
     gateway = devhost.gateway_url
