@@ -74,6 +74,28 @@ def _bind(port: int) -> socket.socket:
     return listener
 
 
+DURABLE_HTTP_MODULE = "azure.durable_functions.models.utils.http_utils"
+
+
+async def _close_durable_client_session() -> None:
+    """Close the Durable SDK's shared aiohttp session, which the SDK never closes itself.
+
+    azure-functions-durable 1.7 keeps one module-level ClientSession for its client calls and
+    offers `_close_session()` to close it. The app's async functions run on this loop, so the
+    session belongs to it. Apps that never imported the SDK are left alone.
+    """
+    http_utils = sys.modules.get(DURABLE_HTTP_MODULE)
+    close_session = getattr(http_utils, "_close_session", None)
+    if close_session is None:
+        return
+    try:
+        await close_session()
+    except (RuntimeError, OSError) as error:
+        # NOTE: a session opened on another loop (an app calling asyncio.run in a thread)
+        # cannot be closed from this one; its unclosed-session warning remains.
+        logger.warning("could not close the Durable SDK's HTTP session: %s", error)
+
+
 def function_table(app: LoadedApp, handled: set[str]) -> str:
     """Format the indexed functions, their triggers and routes as a table."""
     rows = [("Function", "Trigger", "Route / details")]
@@ -164,6 +186,7 @@ class Host:
         for extension in reversed(self._extensions):
             await extension.stop()
         await runner.cleanup()
+        await _close_durable_client_session()
         await engine.stop()
         store.close()
         if invoker.recorder is not None:

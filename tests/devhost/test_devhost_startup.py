@@ -103,6 +103,17 @@ def test_stop_signal_ends_the_host_cleanly(tmp_path: Path) -> None:
     assert "devhost stopped" in host.text()
 
 
+def test_stop_closes_durable_client_session(tmp_path: Path) -> None:
+    host = launch("durable_app", tmp_path)
+    try:
+        host.wait_for(host.start("chain"))
+    finally:
+        host.stop()
+
+    assert "Unclosed client session" not in host.text()
+    assert "Unclosed connector" not in host.text()
+
+
 def test_instances_command_lists_instances_by_status(tmp_path: Path) -> None:
     host = launch("durable_app", tmp_path)
     try:
