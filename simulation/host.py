@@ -79,11 +79,11 @@ async def start_host(
     """Start `python -m devhost start` on the app in `app_dir` and wait for its ready line.
 
     `settings` are app settings passed in the environment, where they win over the
-    `Values` of local.settings.json. The host's output goes to a log file in the state folder.
+    `Values` of local.settings.json. The host's output replaces the log file in the state
+    folder, so the file and any start-up error show this run's output only.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir / LOG_FILE
-    log_offset = log_path.stat().st_size if log_path.exists() else 0
     command = [
         sys.executable, "-m", "devhost", "start",
         "--app", str(app_dir),
@@ -93,7 +93,7 @@ async def start_host(
     ]
     environment = os.environ | settings | {"PYTHONUNBUFFERED": "1"}
 
-    with log_path.open("ab") as output:
+    with log_path.open("wb") as output:
         process = await asyncio.create_subprocess_exec(
             *command, cwd=REPO_ROOT, env=environment, stdout=output, stderr=output,
             start_new_session=True,
@@ -101,15 +101,15 @@ async def start_host(
     host = RunningHost(process, state_dir, port, gateway_port, log_path)
 
     try:
-        await _wait_ready(host, log_offset)
+        await _wait_ready(host)
     except BaseException:
         await host.stop()
         raise
     return host
 
 
-async def _wait_ready(host: RunningHost, log_offset: int) -> None:
-    """Wait for devhost's ready line written after `log_offset` and for the gateway to listen."""
+async def _wait_ready(host: RunningHost) -> None:
+    """Wait for devhost's ready line and for the gateway to listen."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + READY_TIMEOUT_SECONDS
 
@@ -119,7 +119,7 @@ async def _wait_ready(host: RunningHost, log_offset: int) -> None:
                 f"devhost exited with code {host.process.returncode} before it was ready; "
                 f"see {host.log_path}:\n{_tail(host.log_path)}"
             )
-        if _has_ready_line(host.log_path, log_offset) and _gateway_listens(host.gateway_port):
+        if _has_ready_line(host.log_path) and _gateway_listens(host.gateway_port):
             return
         await asyncio.sleep(0.1)
 
@@ -129,9 +129,8 @@ async def _wait_ready(host: RunningHost, log_offset: int) -> None:
     )
 
 
-def _has_ready_line(path: Path, offset: int) -> bool:
+def _has_ready_line(path: Path) -> bool:
     with contextlib.suppress(FileNotFoundError), path.open("rb") as handle:
-        handle.seek(offset)
         return any(line.startswith(READY_LINE) for line in handle)
     return False
 
