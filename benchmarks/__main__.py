@@ -21,15 +21,15 @@ from simulation.catalog import DEFAULT_DATA_DIR, load_bikestores, sample_catalog
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 
 FULL = Plan(warmup_orders=300, orders=10_000, window=256, ceiling_sagas=1_000,
-            latency_rate=100.0, latency_seconds=30.0)
+            latency_rate=100.0, latency_seconds=15.0)
 QUICK = Plan(warmup_orders=100, orders=1_000, window=256, ceiling_sagas=300,
-             latency_rate=100.0, latency_seconds=10.0)
+             latency_rate=100.0, latency_seconds=5.0)
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true",
-                        help="short run: 1,000 orders and 10 s at the fixed rate (about 2 min)")
+                        help="short run: 1,000 orders and 5 s at the fixed rate (about 2 min)")
     parser.add_argument("--orders", type=int, default=None,
                         help="orders in the throughput phase (default 10,000; quick 1,000)")
     parser.add_argument("--warmup", type=int, default=None,
@@ -39,12 +39,14 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=None,
                         help="POST /orders per second in the latency phase (default 100)")
     parser.add_argument("--latency-seconds", type=float, default=None,
-                        help="length of the latency phase in seconds (default 30; quick 10)")
+                        help="length of the latency phase in seconds (default 15; quick 5)")
     parser.add_argument("--catalog", choices=("sample", "bikestores"), default="sample",
                         help="catalog to sell from (default sample); either gets 10,000 units "
                         "of every stocked product")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR,
                         help=f"BikeStores CSV folder (default {DEFAULT_DATA_DIR})")
+    parser.add_argument("--app", type=Path, default=REPO_ROOT,
+                        help=f"Function App folder devhost runs (default {REPO_ROOT})")
     parser.add_argument("--episode-workers", type=int, default=0,
                         help="devhost --episode-workers (default 0: replay in host threads)")
     parser.add_argument("--compact-replay", action="store_true",
@@ -78,6 +80,7 @@ def main(argv: list[str]) -> int:
         else sample_catalog()
     catalog = stocked(catalog)
     options = HostOptions(
+        app_dir=args.app.resolve(),
         episode_workers=args.episode_workers,
         compact_replay=args.compact_replay,
         settings={
@@ -114,6 +117,7 @@ def main(argv: list[str]) -> int:
         "load_average_start": load_start,
         "load_average_end": os.getloadavg(),
         "host_cpu_seconds": measured.host_cpu_seconds,
+        "episode_worker_cpu_seconds": measured.worker_cpu_seconds,
         "client_cpu_seconds": measured.client_cpu_seconds,
         "throughput_statuses": measured.statuses,
         "throughput_errors": measured.throughput.errors if measured.throughput else None,

@@ -30,6 +30,7 @@ class HostFailed(RuntimeError):
 class HostOptions:
     """How the benchmark starts devhost: its performance switches and app settings."""
 
+    app_dir: Path = REPO_ROOT
     episode_workers: int = 0
     compact_replay: bool = False
     settings: dict[str, str] = field(default_factory=dict)
@@ -62,9 +63,11 @@ class BenchHost:
         """Return the resident memory of the host and every process it started."""
         return sum(_rss(pid) for pid in _process_tree(self.process.pid))
 
-    def cpu_seconds(self) -> float:
-        """Return the CPU time (user and system) used so far by the host and its processes."""
-        return sum(_cpu_ticks(pid) for pid in _process_tree(self.process.pid)) / CLOCK_TICKS
+    def cpu_seconds(self) -> tuple[float, float]:
+        """Return the CPU time (user and system) used so far by the host, and by its children."""
+        tree = _process_tree(self.process.pid)
+        children = sum(_cpu_ticks(pid) for pid in tree[1:])
+        return _cpu_ticks(tree[0]) / CLOCK_TICKS, children / CLOCK_TICKS
 
     async def stop(self) -> int:
         """Stop devhost with SIGINT; kill it when it does not stop in time."""
@@ -96,7 +99,7 @@ async def start_host(state_dir: Path, options: HostOptions) -> BenchHost:
     offset = log_path.stat().st_size if log_path.exists() else 0
     port, gateway_port = free_port(), free_port()
     command = [
-        sys.executable, "-m", "devhost", "start", "--app", str(REPO_ROOT),
+        sys.executable, "-m", "devhost", "start", "--app", str(options.app_dir),
         "--port", str(port), "--gateway-port", str(gateway_port), "--state", str(state_dir),
         *options.arguments(),
     ]
