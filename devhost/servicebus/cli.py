@@ -102,6 +102,8 @@ def run(handler: Any, args: argparse.Namespace) -> int:
     try:
         with open_client(args) as client:
             return handler(client, args)
+    except BrokenPipeError:
+        raise  # The reader of the output went away; `python -m devhost` exits quietly.
     except (ConfigError, EntityNotFoundError, OSError, ValueError, TypeError) as error:
         print(f"devhost servicebus: {error}", file=sys.stderr)
         return 1
