@@ -23,7 +23,7 @@ RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 FULL = Plan(warmup_orders=300, orders=10_000, window=256, ceiling_sagas=1_000,
             latency_rate=100.0, latency_seconds=15.0)
 QUICK = Plan(warmup_orders=100, orders=1_000, window=256, ceiling_sagas=300,
-             latency_rate=100.0, latency_seconds=5.0)
+             latency_rate=100.0, latency_seconds=5.0, light_seconds=5.0)
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
@@ -47,10 +47,12 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                         help=f"BikeStores CSV folder (default {DEFAULT_DATA_DIR})")
     parser.add_argument("--app", type=Path, default=REPO_ROOT,
                         help=f"Function App folder devhost runs (default {REPO_ROOT})")
-    parser.add_argument("--episode-workers", type=int, default=0,
-                        help="devhost --episode-workers (default 0: replay in host threads)")
-    parser.add_argument("--compact-replay", action="store_true",
-                        help="start devhost with --compact-replay")
+    parser.add_argument("--episode-workers", type=int, default=os.cpu_count() or 1,
+                        help="devhost --episode-workers; 0 replays in host threads "
+                        "(default: the number of CPUs)")
+    parser.add_argument("--full-replay", action="store_true",
+                        help="start devhost without --compact-replay, so the SDK replays "
+                        "every history event")
     parser.add_argument("--state", type=Path, default=None,
                         help="state folder for devhost; must not exist (default: a temporary "
                         "folder, removed after the run)")
@@ -70,6 +72,9 @@ def build_plan(args: argparse.Namespace) -> Plan:
         latency_rate=base.latency_rate if args.rate is None else args.rate,
         latency_seconds=(base.latency_seconds if args.latency_seconds is None
                          else args.latency_seconds),
+        light_rate=base.light_rate,
+        light_seconds=(base.light_seconds if args.latency_seconds is None
+                       else args.latency_seconds),
     )
 
 
@@ -82,7 +87,7 @@ def main(argv: list[str]) -> int:
     options = HostOptions(
         app_dir=args.app.resolve(),
         episode_workers=args.episode_workers,
-        compact_replay=args.compact_replay,
+        compact_replay=not args.full_replay,
         settings={
             "APIM_NAMED_VALUE_RATE_LIMIT_CALLS": "100000000",
             "SAGA_DISPATCH_DEADLINE_SECONDS": "600",
@@ -126,6 +131,8 @@ def main(argv: list[str]) -> int:
         "rss_before_mb": measured.rss_before / 2**20,
         "rss_peak_mb": measured.rss_peak / 2**20,
         "event_delays_counted": len(measured.event_delays or []),
+        "light_event_delays_counted": len(measured.light_event_delays or []),
+        "light_errors": measured.light.errors if measured.light else None,
     }
     write_json(output, results, details)
     print(f"\nResults written to {output}")

@@ -22,8 +22,8 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Compl
     output = folder / "results.json"
     completed = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--orders", "20", "--warmup", "5",
-         "--rate", "20", "--latency-seconds", "1", "--window", "5", "--state", str(folder / "state"),
-         "--output", str(output)],
+         "--rate", "20", "--latency-seconds", "1", "--window", "5",
+         "--state", str(folder / "state"), "--output", str(output)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=240,
     )
     document = json.loads(output.read_text()) if output.exists() else {}
@@ -54,8 +54,10 @@ def test_harness_measures_every_figure(tiny_run) -> None:
     names = [
         "completed sagas/s (gateway, carrier instant)",
         "share of SDK replay ceiling",
-        "POST /orders p99 at fixed rate",
-        "carrier event -> saga step p50",
+        "POST /orders p99 at 100/s",
+        "POST /orders p99 at light load",
+        "carrier event -> saga step p50, light load",
+        "carrier event -> saga step p50, 100/s",
         "RSS growth over the orders",
         "slowdown first -> last tenth",
         "devhost start to ready (fresh)",
@@ -70,6 +72,13 @@ def test_harness_times_both_carrier_events_of_each_latency_order(tiny_run) -> No
     _, document = tiny_run
     # One second at 20 requests/s places 20 orders; the carrier dispatches and delivers each.
     assert document["details"]["event_delays_counted"] == 40
+
+
+@pytest.mark.slow
+def test_harness_times_carrier_events_at_light_load(tiny_run) -> None:
+    _, document = tiny_run
+    # One second at 5 requests/s places 5 orders, each with two carrier events.
+    assert document["details"]["light_event_delays_counted"] == 10
 
 
 @pytest.mark.slow
