@@ -20,7 +20,7 @@ from pathlib import Path
 
 from domain.errors import InvalidMessage
 from domain.messages import CARRIER_REQUESTS, parse_envelope
-from simulation.api import ApiClient
+from simulation.api import SUBSCRIPTION_KEY_HEADER, ApiClient
 from simulation.bus import TRACEPARENT, Broker, MessageLockLostError, ReceivedMessage
 from simulation.carrier import PROFILES, Carrier, CarrierProfile, Script
 from simulation.catalog import (
@@ -171,7 +171,9 @@ async def _simulate(
     summary_path = host.state_dir / SUMMARY_FILE
     summary_path.write_text(json.dumps(summary.to_json(), indent=2), encoding="utf-8")
     print(f"Summary written to {summary_path}")
-    _print_urls(host)
+    guide = serving_lines(host, catalog) if not args.exit else state_lines(host.state_dir)
+    for line in guide:
+        print(line)
     return summary
 
 
@@ -295,13 +297,57 @@ def _ordered_pairs(workload: Workload) -> set[Pair]:
     }
 
 
-def _print_urls(host: RunningHost) -> None:
-    print(f"Gateway:            {host.gateway_url}/orders")
-    print(f"Functions host:     {host.functions_url}/api/orders")
-    print(f"Durable status API: {host.functions_url}/runtime/webhooks/durabletask/instances"
-          f"?code=<durabletask_extension key in {host.state_dir / 'keys.json'}>")
-    print(f"Subscription key:   {host.subscription_key()} "
-          "(header Ocp-Apim-Subscription-Key)")
+def serving_lines(host: RunningHost, catalog: Catalog) -> list[str]:
+    """Tell how to call the running system: gateway, Functions host and Durable status API.
+
+    The sample request buys one unit of the catalog's first stocked product at its first
+    store, so it works as pasted.
+    """
+    key = host.subscription_key()
+    key_header = f'-H "{SUBSCRIPTION_KEY_HEADER}: {key}"'
+    keys_file = host.state_dir / "keys.json"
+    return [
+        f"Gateway (API Management): {host.gateway_url}, subscription key {key} in header "
+        f"{SUBSCRIPTION_KEY_HEADER}",
+        "  Place an order:",
+        f"    curl -s -X POST {host.gateway_url}/orders {key_header} "
+        f"-H \"Content-Type: application/json\" -d '{json.dumps(_sample_order(catalog))}'",
+        "  Read it, with the orderId of that response:",
+        f"    curl -s {host.gateway_url}/orders/<orderId> {key_header}",
+        f"Functions host: {host.functions_url}/api, function key \"default\" in {keys_file} "
+        "(header x-functions-key or query code)",
+        f"Durable status API: {host.functions_url}/runtime/webhooks/durabletask/instances"
+        f"?code=<the durabletask_extension system key in {keys_file}>",
+    ]
+
+
+def state_lines(state_dir: Path) -> list[str]:
+    """Tell where the stopped run left its state and which commands inspect it."""
+    return [
+        f"State folder: {state_dir} (orders, sagas, broker, devhost log); inspect it with",
+        f"  python -m devhost instances --state {state_dir}",
+        f"  python -m devhost servicebus --state {state_dir} entities",
+        f"  python -m devhost servicebus --state {state_dir} dead-letters",
+        f"  python -m devhost traces --state {state_dir} <orderId>",
+    ]
+
+
+def _sample_order(catalog: Catalog) -> dict:
+    store_id = next(store for store in catalog.stores if catalog.stocked_products(store))
+    product_id = catalog.stocked_products(store_id)[0]
+    return {
+        "storeId": store_id,
+        "customerId": "c-1",
+        "lines": [{
+            "productId": product_id,
+            "quantity": 1,
+            "unitPrice": float(catalog.products[product_id].list_price),
+        }],
+        "shipTo": {
+            "name": "Ada Rider", "street": "1 Main Street", "city": "Omaha", "state": "NE",
+            "postalCode": "68102",
+        },
+    }
 
 
 async def _serve_until_interrupted(host: RunningHost) -> None:

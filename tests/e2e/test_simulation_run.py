@@ -75,8 +75,15 @@ def test_run_leaves_no_stock_reserved(finished_run):
 
 
 @pytest.mark.slow
-def test_run_prints_the_summary_and_urls(finished_run):
+def test_run_prints_the_summary_and_state_folder(finished_run):
     _, _, output = finished_run
 
     assert "Result: passed" in output, output
-    assert "Subscription key:" in output, output
+    assert "State folder:" in output, output
+
+
+@pytest.mark.slow
+def test_exiting_run_prints_no_host_url(finished_run):
+    _, _, output = finished_run
+
+    assert "http://" not in output, output
