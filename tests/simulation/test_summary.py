@@ -83,3 +83,23 @@ def test_summary_without_stock_check_fails():
     summary = RunSummary(orders=0, elapsed_seconds=0.0, statuses=Counter())
 
     assert not summary.ok
+
+
+def test_dead_letters_line_counts_consumed_entities():
+    summary = RunSummary(
+        orders=0, elapsed_seconds=0.0, statuses=Counter(), dead_letters={"carrier-requests": 2}
+    )
+
+    assert "Dead letters: 2 (carrier-requests 2)" in summary.lines()
+
+
+def test_dead_letters_line_sets_unconsumed_subscriptions_apart():
+    audit = "order-events/Subscriptions/audit"
+    summary = RunSummary(
+        orders=0, elapsed_seconds=0.0, statuses=Counter(), dead_letters={audit: 7}
+    )
+
+    assert (
+        f"Dead letters: 0; not counted, on subscriptions with no consumer offline: {audit} 7"
+        in summary.lines()
+    )
