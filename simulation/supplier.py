@@ -116,6 +116,8 @@ class Supplier:
             self.received[pair] = level.received
 
         on_hand = {pair: level.on_hand for pair, level in zip(ordered, levels, strict=True)}
+        # NOTE: a run id used before on this state folder repeats event ids the app already
+        # applied, so it ignores this top-up and `deliver` times out waiting for it.
         deliveries = opening_deliveries(catalog, on_hand)
         await self.deliver(deliveries)
         return deliveries
