@@ -16,16 +16,16 @@ from devhost.traces import (
     parse_traceparent,
 )
 
-CALLER = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+CALLER = "00-12341234123412341234123412341234-5678567856785678-01"
 
 
 def test_traceparent_parses_trace_and_span_ids() -> None:
-    assert parse_traceparent(CALLER) == ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
+    assert parse_traceparent(CALLER) == ("12341234123412341234123412341234", "5678567856785678")
 
 
 def test_traceparent_rejects_zero_and_malformed_ids() -> None:
-    assert parse_traceparent("00-" + "0" * 32 + "-00f067aa0ba902b7-01") is None
-    assert parse_traceparent("00-xyz-00f067aa0ba902b7-01") is None
+    assert parse_traceparent("00-" + "0" * 32 + "-5678567856785678-01") is None
+    assert parse_traceparent("00-xyz-5678567856785678-01") is None
     assert parse_traceparent("") is None
 
 
@@ -37,10 +37,10 @@ def test_recorder_child_span_keeps_callers_trace(tmp_path: Path) -> None:
     span.end()
     recorder.close()
 
-    [written] = store.spans_of_trace("4bf92f3577b34da6a3ce929d0e0e4736")
-    assert written["parent_span_id"] == "00f067aa0ba902b7"
+    [written] = store.spans_of_trace("12341234123412341234123412341234")
+    assert written["parent_span_id"] == "5678567856785678"
     assert written["source"] == "host"
-    assert store.trace_ids_of_order("o-1") == ["4bf92f3577b34da6a3ce929d0e0e4736"]
+    assert store.trace_ids_of_order("o-1") == ["12341234123412341234123412341234"]
 
 
 def test_recorder_without_parent_starts_new_trace(tmp_path: Path) -> None:
@@ -90,11 +90,11 @@ def test_exporter_writes_app_spans_under_host_parent(tmp_path: Path) -> None:
     provider.shutdown()
 
     store = TraceStore(path)
-    [written] = store.spans_of_trace("4bf92f3577b34da6a3ce929d0e0e4736")
-    assert written["parent_span_id"] == "00f067aa0ba902b7"
+    [written] = store.spans_of_trace("12341234123412341234123412341234")
+    assert written["parent_span_id"] == "5678567856785678"
     assert written["source"] == "app"
     assert written["kind"] == "INTERNAL"
-    assert store.trace_ids_of_order("o-2") == ["4bf92f3577b34da6a3ce929d0e0e4736"]
+    assert store.trace_ids_of_order("o-2") == ["12341234123412341234123412341234"]
 
 
 def _span(span_id: str, parent: str | None, name: str, start: int, end: int) -> dict:

@@ -17,7 +17,7 @@ from simulation.run import serve_carrier
 
 CONFIG = REPO_ROOT / "infra" / "servicebus" / "Config.json"
 FAST = CarrierProfile("test", (0.0, 0.01), (0.0, 0.01))
-REQUEST_TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+REQUEST_TRACE = "00-12341234123412341234123412341234-5678567856785678-01"
 
 
 @pytest.fixture
