@@ -7,8 +7,10 @@ carry the request's traceparent, as a carrier that propagates W3C trace context 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -19,7 +21,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devhost"))
 
-from devhost_support import REPO_ROOT, launch
+from devhost_support import REPO_ROOT, RunningHost, launch
 
 from adapters.messaging import message_properties
 from devhost.servicebus.client import OutgoingMessage, ServiceBusClient
@@ -109,34 +111,43 @@ def _spans_of_order(state_dir: Path, order_id: str) -> list[dict]:
         store.close()
 
 
+def _place_traced_order(host: RunningHost, state_dir: Path) -> str:
+    """Place one order with the caller's traceparent once the opening stock is in; return its id."""
+    headers = {"x-functions-key": host.keys["functionKeys"]["default"],
+               "traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"}
+    store_id, product_id = _seed_stock(state_dir)
+    _wait_until(
+        lambda: host.request("GET", f"/api/stores/{store_id}/stock/{product_id}",
+                             headers=headers),
+        lambda answer: answer.status == 200, "the opening stock",
+    )
+    order = {
+        "storeId": store_id, "customerId": "c-1",
+        "lines": [{"productId": product_id, "quantity": 1, "unitPrice": 100.0}],
+        "shipTo": {"name": "Ada Lovelace", "street": "1 Main St", "city": "Buffalo",
+                   "state": "NY", "postalCode": "14201"},
+    }
+    return host.request("POST", "/api/orders", order, headers=headers).json()["orderId"]
+
+
+def _completed_spans(state_dir: Path, order_id: str) -> list[dict]:
+    return _wait_until(
+        lambda: _spans_of_order(state_dir, order_id),
+        lambda found: sum(s["name"] == "raise_event ShipmentDelivered" for s in found) == 1
+        and any(s["attributes"].get("durable.runtime_status") == "Completed" for s in found),
+        "the order's spans in traces.sqlite3",
+    )
+
+
 @pytest.fixture(scope="module")
 def traced_order(tmp_path_factory: pytest.TempPathFactory) -> dict:
     state_dir = tmp_path_factory.mktemp("trace")
     host = launch(REPO_ROOT, state_dir, env=SETTINGS, timeout=60)
     try:
-        headers = {"x-functions-key": host.keys["functionKeys"]["default"],
-                   "traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"}
-        store_id, product_id = _seed_stock(state_dir)
-        _wait_until(
-            lambda: host.request("GET", f"/api/stores/{store_id}/stock/{product_id}",
-                                 headers=headers),
-            lambda answer: answer.status == 200, "the opening stock",
-        )
-        order = {
-            "storeId": store_id, "customerId": "c-1",
-            "lines": [{"productId": product_id, "quantity": 1, "unitPrice": 100.0}],
-            "shipTo": {"name": "Ada Lovelace", "street": "1 Main St", "city": "Buffalo",
-                       "state": "NY", "postalCode": "14201"},
-        }
-        order_id = host.request("POST", "/api/orders", order, headers=headers).json()["orderId"]
+        order_id = _place_traced_order(host, state_dir)
         message_traceparent = _answer_as_carrier(state_dir, order_id)
         status = host.wait_for(order_id, timeout=60)
-        spans = _wait_until(
-            lambda: _spans_of_order(state_dir, order_id),
-            lambda found: sum(s["name"] == "raise_event ShipmentDelivered" for s in found) == 1
-            and any(s["attributes"].get("durable.runtime_status") == "Completed" for s in found),
-            "the order's spans in traces.sqlite3",
-        )
+        spans = _completed_spans(state_dir, order_id)
     finally:
         host.stop()
     return {"order_id": order_id, "status": status, "spans": spans, "output": host.text(),
@@ -273,3 +284,46 @@ def test_traces_command_prints_the_tree(traced_order: dict) -> None:
     assert f"trace {CALLER_TRACE}" in printed
     assert re.search(r"ms  http_place_order \[SERVER\]", printed)
     assert re.search(r"ms {5,}orchestration:order_saga \[SERVER\]", printed)
+
+
+def _serve_simulated_carrier(state_dir: Path, stop: threading.Event) -> None:
+    from simulation.bus import Broker
+    from simulation.carrier import PROFILES, Carrier
+    from simulation.run import serve_carrier
+
+    async def serve() -> None:
+        broker = Broker(state_dir)
+        carrier = Carrier(PROFILES["instant"], broker.send, seed=1)
+        stopped = asyncio.Event()
+        serving = asyncio.create_task(serve_carrier(carrier, broker, stopped))
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        stopped.set()
+        await serving
+        await carrier.close()
+        broker.close()
+
+    asyncio.run(serve())
+
+
+@pytest.mark.slow
+def test_simulated_carrier_replies_join_the_trace(tmp_path: Path) -> None:
+    host = launch(REPO_ROOT, tmp_path, env=SETTINGS, timeout=60)
+    stop = threading.Event()
+    carrier = threading.Thread(target=_serve_simulated_carrier, args=(tmp_path, stop))
+    carrier.start()
+    try:
+        order_id = _place_traced_order(host, tmp_path)
+        host.wait_for(order_id, timeout=60)
+        spans = _completed_spans(tmp_path, order_id)
+    finally:
+        stop.set()
+        carrier.join(timeout=30)
+        host.stop()
+
+    send = next(span for span in spans
+                if span["attributes"].get("cloudevents.event_type") == "ShipmentRequested")
+    triggers = _named(spans, "on_carrier_event")
+    assert {span["trace_id"] for span in spans} == {CALLER_TRACE}
+    assert len(triggers) == 2
+    assert {span["parent_span_id"] for span in triggers} == {send["span_id"]}
