@@ -56,6 +56,8 @@ class Measurements:
     rss_before: int = 0
     rss_after: int = 0
     rss_peak: int = 0
+    cpu_samples: list[tuple[float, float]] | None = None
+    """(POSIX time, CPU seconds of the host tree) sampled through the throughput phase."""
     ceiling: dict | None = None
     latency: PhaseResult | None = None
     event_delays: list[float] | None = None
@@ -177,8 +179,10 @@ async def _open_loop_phase(client, progress, reader, host, batches, carrier, rat
 
 
 async def _sample_rss(host: BenchHost, measured: Measurements) -> None:
+    measured.cpu_samples = []
     while True:
         measured.rss_peak = max(measured.rss_peak, host.rss_bytes())
+        measured.cpu_samples.append((time.time(), sum(host.cpu_seconds())))
         await asyncio.sleep(RSS_SAMPLE_SECONDS)
 
 
@@ -201,9 +205,12 @@ def figures(measured: Measurements) -> list[Figure]:
     light_delays = measured.light_event_delays or []
     first, last = _tenth_rates(measured.completion_times or [], measured.window)
     slowdown = 1 - last / first if first and last else None
+    first_cpu, last_cpu = _tenth_cpu(measured.completion_times or [], measured.window,
+                                     measured.cpu_samples or [])
     growth = (measured.rss_after - measured.rss_before) / MB
     sagas = len(result.order_ids) if result else 0
     host_cpu = 1000 * measured.host_cpu_seconds / sagas if sagas else None
+    replay_cpu = _replay_cpu_per_saga(measured.ceiling or {})
     worker_cpu = 1000 * measured.worker_cpu_seconds / sagas if sagas else None
     client_cpu = 1000 * measured.client_cpu_seconds / sagas if sagas else None
 
@@ -212,6 +219,7 @@ def figures(measured: Measurements) -> list[Figure]:
               150, True),
         judge("share of SDK replay ceiling", share, "", ">= 0.6", 0.6, True),
         reference("SDK replay ceiling", ceiling, "/s"),
+        reference("SDK replay CPU per saga (ceiling run)", replay_cpu, "ms"),
         reference("host process CPU per saga", host_cpu, "ms"),
         reference("episode worker CPU per saga", worker_cpu, "ms"),
         reference("benchmark client CPU per saga", client_cpu, "ms"),
@@ -233,6 +241,8 @@ def figures(measured: Measurements) -> list[Figure]:
         reference("sagas/s last tenth", last, "/s"),
         judge("slowdown first -> last tenth", None if slowdown is None else 100 * slowdown, "%",
               "<= 20 %", 20, False),
+        reference("host CPU per saga, first tenth", _ms(first_cpu), "ms"),
+        reference("host CPU per saga, last tenth", _ms(last_cpu), "ms"),
         judge("devhost start to ready (fresh)", measured.startup_seconds, "s", "<= 3 s", 3, False),
         judge("devhost start to ready (restart)", measured.restart_seconds, "s", "<= 3 s", 3,
               False),
@@ -250,6 +260,36 @@ def _tenth_rates(times: list[float], drain: int) -> tuple[float | None, float | 
     if size < 2 or len(steady) < 2 * size:
         return None, None
     return _rate(steady[:size]), _rate(steady[-size:])
+
+
+def _replay_cpu_per_saga(ceiling: dict) -> float | None:
+    """Return the CPU milliseconds the SDK alone spent per saga in the ceiling run."""
+    if not ceiling.get("sagas"):
+        return None
+    return ceiling["cpu_ms_per_episode"] * ceiling["episodes"] / ceiling["sagas"]
+
+
+def _tenth_cpu(times: list[float], drain: int, samples: list[tuple[float, float]]
+               ) -> tuple[float | None, float | None]:
+    """Return the host's CPU seconds per saga over the first and the last tenth.
+
+    Unlike the rates, this does not change when other processes take the cores, so it tells
+    a slower host from a busier machine.
+    """
+    size = len(times) // 10
+    steady = times[: len(times) - drain] if drain else times
+    if size < 2 or len(steady) < 2 * size or len(samples) < 2:
+        return None, None
+    first, last = steady[:size], steady[-size:]
+    return (_cpu_between(samples, first[0], first[-1]) / (size - 1),
+            _cpu_between(samples, last[0], last[-1]) / (size - 1))
+
+
+def _cpu_between(samples: list[tuple[float, float]], start: float, end: float) -> float:
+    """Return the CPU seconds used between two times, from the samples nearest to each."""
+    at_start = min(samples, key=lambda sample: abs(sample[0] - start))
+    at_end = min(samples, key=lambda sample: abs(sample[0] - end))
+    return at_end[1] - at_start[1]
 
 
 def _rate(times: list[float]) -> float | None:
