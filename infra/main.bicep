@@ -115,6 +115,9 @@ var appSettings = {
   AzureWebJobsStorage__credential: 'managedidentity'
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
+  // The Python worker hands each invocation its OpenTelemetry context, so app spans join the
+  // host's trace.
+  PYTHON_ENABLE_OPENTELEMETRY: 'true'
   COSMOS__accountEndpoint: cosmos.outputs.endpoint
   COSMOS_ORDERS_DATABASE: ordersDatabaseName
   COSMOS_SHIPMENTS_DATABASE: shipmentsDatabaseName
