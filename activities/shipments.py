@@ -21,17 +21,17 @@ from domain.messages import (
     ShipmentRequested,
     saga_event,
 )
-from domain.orders import Order
 from domain.ports import Ports
-from domain.shipments import Shipment, ShipmentStatus, change_status, new_shipment, shipment_id
+from domain.shipments import (
+    Shipment,
+    ShipmentRequest,
+    ShipmentStatus,
+    change_status,
+    new_shipment,
+    shipment_id,
+)
 
 logger = logging.getLogger(__name__)
-
-
-class ShipmentRef(ActivityInput):
-    """Input of request_shipment: the order to ship."""
-
-    order_id: Identifier
 
 
 class DispatchInput(ActivityInput):
@@ -89,16 +89,15 @@ def blueprint(ports: Ports) -> df.Blueprint:
 def request_shipment_activity(ports: Ports, payload: Any) -> dict[str, Any]:
     """Create the order's shipment as Requested unless it exists, then send ShipmentRequested.
 
-    The shipment copies the store, address and items from the order document.
-    Input: `{"orderId"}`. Output: `{"shipmentId", "status"}`.
+    The saga hands over the store, address and items, so the Shipments service reads nothing
+    of the Orders service's data.
+    Input: `{"orderId", "storeId", "shipTo", "items": [{"productId", "quantity"}]}`.
+    Output: `{"shipmentId", "status"}`.
     """
-    request = parse_input(ShipmentRef, "request_shipment", payload)
+    request = parse_input(ShipmentRequest, "request_shipment", payload)
     order_id = request.order_id
 
-    # Both services run in one Function App, so the order is read from its own container
-    # instead of being copied through the saga's history.
-    order = Order.model_validate(ports.orders.read(order_id, order_id).body)
-    shipment = new_shipment(order, now())
+    shipment = new_shipment(request, now())
     try:
         ports.shipments.create(shipment.to_document(), order_id)
         logger.info("shipment %s requested", shipment.id, extra={"orderId": order_id})

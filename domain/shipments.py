@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field
 
 from domain.base import CamelModel, Identifier, Quantity, ShipmentIdentifier, Timestamp
 from domain.errors import InvalidTransition
-from domain.orders import Address, Order
+from domain.orders import Address, Order, PlaceOrder
 
 
 class ShipmentStatus(StrEnum):
@@ -75,16 +78,36 @@ def shipment_id(order_id: str) -> str:
     return f"shp-{order_id}"
 
 
-def new_shipment(order: Order, at: datetime) -> Shipment:
-    """Build the Requested shipment for an order."""
+class ShipmentRequest(CamelModel):
+    """What the Shipments service needs to ship an order: store, address and items.
+
+    The saga hands it over, so the Shipments service never reads the Orders service's data.
+    """
+
+    order_id: Identifier
+    store_id: Identifier
+    ship_to: Address
+    items: Annotated[list[ShipmentItem], Field(min_length=1)]
+
+
+def shipment_request(order: Order | PlaceOrder, order_id: str) -> ShipmentRequest:
+    """Describe what to ship for an order: its store, address and lines."""
+    items = [
+        ShipmentItem(product_id=line.product_id, quantity=line.quantity) for line in order.lines
+    ]
+    return ShipmentRequest(
+        order_id=order_id, store_id=order.store_id, ship_to=order.ship_to, items=items
+    )
+
+
+def new_shipment(request: ShipmentRequest, at: datetime) -> Shipment:
+    """Build the Requested shipment for a shipment request."""
     return Shipment(
-        id=shipment_id(order.id),
-        order_id=order.id,
-        store_id=order.store_id,
-        ship_to=order.ship_to,
-        items=[
-            ShipmentItem(product_id=line.product_id, quantity=line.quantity) for line in order.lines
-        ],
+        id=shipment_id(request.order_id),
+        order_id=request.order_id,
+        store_id=request.store_id,
+        ship_to=request.ship_to,
+        items=request.items,
         status=ShipmentStatus.REQUESTED,
         history=[ShipmentChange(status=ShipmentStatus.REQUESTED, at=at)],
     )

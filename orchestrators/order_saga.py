@@ -32,6 +32,7 @@ from domain.saga import (
     waiting_for_deadline,
     waiting_for_event,
 )
+from domain.shipments import shipment_request
 from domain.stock import ShortLine, rejection_reason
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def _place_and_fulfil(saga: _Saga) -> Steps:
     saga.on_fault_undo("release_stock")
 
     # Ask the carrier to collect; from here a cancellation must tell the carrier too.
-    yield from saga.call(Step.REQUEST_SHIPMENT, "request_shipment", {"orderId": order_id})
+    yield from saga.call(Step.REQUEST_SHIPMENT, "request_shipment", saga.shipment_request_input())
     saga.on_fault_undo("cancel_shipment")
 
     # The carrier may dispatch, or report the delivery straight away; the customer may cancel.
@@ -202,6 +203,10 @@ class _Saga:
 
     def record_order_input(self) -> dict[str, Any]:
         return {"orderId": self.order_id, "order": self.input.order.to_document()}
+
+    def shipment_request_input(self) -> dict[str, Any]:
+        request = shipment_request(self.input.order, self.order_id)
+        return request.to_document()
 
     def call(self, step: Step, activity: str, activity_input: dict[str, Any]) -> Steps:
         """Run one activity with the saga's retry options; a last failure is a fault."""

@@ -26,6 +26,19 @@ ORDER = {
 }
 
 
+def shipment_request_input(order_id: str) -> dict:
+    """The request_shipment input the saga builds from ORDER."""
+    items = [
+        {"productId": line["productId"], "quantity": line["quantity"]} for line in ORDER["lines"]
+    ]
+    return {
+        "orderId": order_id,
+        "storeId": ORDER["storeId"],
+        "shipTo": ORDER["shipTo"],
+        "items": items,
+    }
+
+
 @pytest.fixture
 def broker(tmp_path):
     client = ServiceBusClient(tmp_path / "broker", config=CONFIG)
@@ -61,7 +74,7 @@ def test_repeated_order_placed_reaches_subscribers_once(run, broker):
 
 def test_shipment_request_reaches_the_carrier_with_its_properties(run, broker):
     run("record_order", {"orderId": "order-1", "order": ORDER})
-    run("request_shipment", {"orderId": "order-1"})
+    run("request_shipment", shipment_request_input("order-1"))
 
     [message] = drain(broker, "carrier-requests")
 

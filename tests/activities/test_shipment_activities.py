@@ -21,17 +21,30 @@ ORDER = {
 }
 
 
+def shipment_request_input(order_id: str) -> dict:
+    """The request_shipment input the saga builds from ORDER."""
+    items = [
+        {"productId": line["productId"], "quantity": line["quantity"]} for line in ORDER["lines"]
+    ]
+    return {
+        "orderId": order_id,
+        "storeId": ORDER["storeId"],
+        "shipTo": ORDER["shipTo"],
+        "items": items,
+    }
+
+
 @pytest.fixture
 def requested(run):
     run("record_order", {"orderId": "order-1", "order": ORDER})
-    return run("request_shipment", {"orderId": "order-1"})
+    return run("request_shipment", shipment_request_input("order-1"))
 
 
 def shipment(ports) -> Shipment:
     return Shipment.model_validate(ports.shipments.read("shp-order-1", "order-1").body)
 
 
-def test_request_shipment_creates_it_from_the_order(ports, requested):
+def test_request_shipment_creates_it_from_the_request(ports, requested):
     assert requested == {"shipmentId": "shp-order-1", "status": "Requested"}
     assert shipment(ports).store_id == "3"
     assert shipment(ports).ship_to.city == "Rowlett"
@@ -51,15 +64,26 @@ def test_request_shipment_sends_shipment_requested_to_the_carrier(publisher, req
 def test_request_shipment_twice_creates_one(ports, publisher, run, requested):
     etag = ports.shipments.read("shp-order-1", "order-1").etag
 
-    run("request_shipment", {"orderId": "order-1"})
+    run("request_shipment", shipment_request_input("order-1"))
 
     assert ports.shipments.read("shp-order-1", "order-1").etag == etag
     assert publisher.events[-1].to_bytes() == publisher.events[-2].to_bytes()
 
 
-def test_request_shipment_for_unknown_order_raises_not_found(run):
-    with pytest.raises(NotFound, match="order-404"):
-        run("request_shipment", {"orderId": "order-404"})
+def test_request_shipment_reads_nothing_of_the_orders_service(ports, run):
+    # No order recorded: the Shipments service works from the saga's request alone.
+    result = run("request_shipment", shipment_request_input("order-7"))
+
+    assert result == {"shipmentId": "shp-order-7", "status": "Requested"}
+    with pytest.raises(NotFound):
+        ports.orders.read("order-7", "order-7")
+
+
+def test_request_shipment_without_items_is_rejected(run):
+    request = {**shipment_request_input("order-8"), "items": []}
+
+    with pytest.raises(ValueError, match="request_shipment"):
+        run("request_shipment", request)
 
 
 def test_record_dispatch_keeps_carrier_tracking_and_time(ports, run, requested):
@@ -205,6 +229,6 @@ def test_longest_order_id_gets_a_valid_shipment(ports, run):
     order_id = "o" * 64
     run("record_order", {"orderId": order_id, "order": ORDER})
 
-    result = run("request_shipment", {"orderId": order_id})
+    result = run("request_shipment", shipment_request_input(order_id))
 
     assert result["shipmentId"] == f"shp-{order_id}"

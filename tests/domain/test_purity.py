@@ -60,7 +60,7 @@ PROBE = textwrap.dedent(
 
     from domain.messages import OrderCancelled, parse_envelope, saga_event
     from domain.orders import OrderStatus, change_status, new_order, parse_place_order
-    from domain.shipments import new_shipment
+    from domain.shipments import new_shipment, shipment_request
 
     now = datetime.now(UTC)
     request = parse_place_order({
@@ -70,7 +70,7 @@ PROBE = textwrap.dedent(
     })
     order = new_order(request, "o1", now)
     change_status(order, OrderStatus.CANCELLED, now, "r")
-    new_shipment(order, now)
+    new_shipment(shipment_request(order, order.id), now)
     parse_envelope(saga_event(OrderCancelled(order_id="o1", reason="r"), now).to_bytes())
 
     print("\\n".join(refused))

@@ -6,7 +6,13 @@ import pytest
 
 from domain.errors import InvalidTransition
 from domain.orders import new_order, parse_place_order
-from domain.shipments import ShipmentStatus, change_status, new_shipment, shipment_id
+from domain.shipments import (
+    ShipmentStatus,
+    change_status,
+    new_shipment,
+    shipment_id,
+    shipment_request,
+)
 
 T0 = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
@@ -30,12 +36,25 @@ ORDER = new_order(
 )
 
 
+def requested():
+    return new_shipment(shipment_request(ORDER, ORDER.id), T0)
+
+
+def test_shipment_request_carries_store_address_and_lines():
+    request = shipment_request(ORDER, ORDER.id)
+
+    assert request.order_id == "order-9"
+    assert request.store_id == "2"
+    assert request.ship_to == ORDER.ship_to
+    assert [(item.product_id, item.quantity) for item in request.items] == [("7", 3)]
+
+
 def test_shipment_id_is_derived_from_order_id():
     assert shipment_id("order-9") == "shp-order-9"
 
 
 def test_new_shipment_copies_store_address_and_items():
-    shipment = new_shipment(ORDER, T0)
+    shipment = requested()
 
     assert shipment.id == "shp-order-9"
     assert shipment.store_id == "2"
@@ -46,7 +65,7 @@ def test_new_shipment_copies_store_address_and_items():
 
 def test_dispatch_records_carrier_and_tracking_number():
     dispatched = change_status(
-        new_shipment(ORDER, T0),
+        requested(),
         ShipmentStatus.DISPATCHED,
         T0 + timedelta(hours=1),
         carrier="UPS",
@@ -59,7 +78,7 @@ def test_dispatch_records_carrier_and_tracking_number():
 
 def test_delivery_does_not_overwrite_dispatch_tracking_number():
     dispatched = change_status(
-        new_shipment(ORDER, T0), ShipmentStatus.DISPATCHED, T0, carrier="UPS", tracking_number="A"
+        requested(), ShipmentStatus.DISPATCHED, T0, carrier="UPS", tracking_number="A"
     )
 
     delivered = change_status(
@@ -70,19 +89,19 @@ def test_delivery_does_not_overwrite_dispatch_tracking_number():
 
 
 def test_requested_shipment_may_be_delivered_without_dispatch():
-    delivered = change_status(new_shipment(ORDER, T0), ShipmentStatus.DELIVERED, T0)
+    delivered = change_status(requested(), ShipmentStatus.DELIVERED, T0)
 
     assert delivered.status == ShipmentStatus.DELIVERED
 
 
 def test_repeated_dispatch_is_a_no_op():
-    dispatched = change_status(new_shipment(ORDER, T0), ShipmentStatus.DISPATCHED, T0)
+    dispatched = change_status(requested(), ShipmentStatus.DISPATCHED, T0)
 
     assert change_status(dispatched, ShipmentStatus.DISPATCHED, T0) is dispatched
 
 
 def test_dispatch_after_delivery_is_a_no_op():
-    shipment = change_status(new_shipment(ORDER, T0), ShipmentStatus.DISPATCHED, T0)
+    shipment = change_status(requested(), ShipmentStatus.DISPATCHED, T0)
     delivered = change_status(shipment, ShipmentStatus.DELIVERED, T0)
 
     assert change_status(delivered, ShipmentStatus.DISPATCHED, T0) is delivered
@@ -98,7 +117,7 @@ def test_dispatch_after_delivery_is_a_no_op():
     ],
 )
 def test_disallowed_shipment_transition_names_both_statuses(path, target):
-    shipment = new_shipment(ORDER, T0)
+    shipment = requested()
     for step in path:
         shipment = change_status(shipment, step, T0)
 

@@ -133,8 +133,21 @@ def test_record_order_receives_the_order_and_its_id(saga):
 def test_later_activities_receive_the_order_id(saga):
     awaiting_delivery(saga)
 
-    for name in ["reserve_stock", "request_shipment", "commit_stock"]:
+    for name in ["reserve_stock", "commit_stock"]:
         assert saga.activity_inputs(name) == [{"orderId": ORDER_ID}], name
+
+
+def test_shipment_request_carries_store_address_and_items(saga):
+    awaiting_delivery(saga)
+
+    [request] = saga.activity_inputs("request_shipment")
+
+    assert request["orderId"] == ORDER_ID
+    assert request["storeId"] == ORDER["storeId"]
+    assert request["shipTo"] == ORDER["shipTo"]
+    assert request["items"] == [
+        {"productId": line["productId"], "quantity": line["quantity"]} for line in ORDER["lines"]
+    ]
 
 
 def test_shipped_order_carries_tracking(saga):
