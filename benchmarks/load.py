@@ -33,7 +33,7 @@ POST_CONCURRENCY = 64
 
 @dataclass
 class PhaseResult:
-    """What one load phase placed and how long it took."""
+    """The orders of one load phase: ids placed, errors by status, latencies, start and end."""
 
     order_ids: list[str] = field(default_factory=list)
     errors: dict[int, int] = field(default_factory=dict)
@@ -172,10 +172,7 @@ async def run_window(
         await slots.acquire()
         tasks.append(asyncio.create_task(_place(client, order, result, slots)))
 
-    await asyncio.gather(*tasks)
-    await progress.wait_until(baseline + len(result.order_ids), timeout)
-    result.finished = time.time()
-    return result
+    return await _settle(tasks, progress, baseline, result, timeout)
 
 
 async def run_open_loop(
@@ -198,6 +195,12 @@ async def run_open_loop(
         await asyncio.sleep(max(0.0, scheduled - loop.time()))
         tasks.append(asyncio.create_task(_place_timed(client, order, scheduled, result)))
 
+    return await _settle(tasks, progress, baseline, result, timeout)
+
+
+async def _settle(tasks: list[asyncio.Task], progress: Progress, baseline: int,
+                  result: PhaseResult, timeout: float) -> PhaseResult:
+    """Wait for every request, then for every placed saga to finish; stamp the phase's end."""
     await asyncio.gather(*tasks)
     await progress.wait_until(baseline + len(result.order_ids), timeout)
     result.finished = time.time()

@@ -273,7 +273,7 @@ def _tenth_cpu(times: list[float], drain: int, samples: list[tuple[float, float]
                ) -> tuple[float | None, float | None]:
     """Return the host's CPU seconds per saga over the first and the last tenth.
 
-    Unlike the rates, this does not change when other processes take the cores, so it tells
+    Unlike the rates, this changes little when other processes take the cores, so it separates
     a slower host from a busier machine.
     """
     size = len(times) // 10

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from simulation.host import free_port
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_LINE = b"devhost ready on "
 READY_TIMEOUT_SECONDS = 60.0
@@ -28,7 +30,7 @@ class HostFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class HostOptions:
-    """How the benchmark starts devhost: its performance switches and app settings."""
+    """The start options of devhost for a benchmark: app folder, performance switches, settings."""
 
     app_dir: Path = REPO_ROOT
     episode_workers: int = 0
@@ -79,13 +81,6 @@ class BenchHost:
         except TimeoutError:
             self.process.kill()
             return await self.process.wait()
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def start_host(state_dir: Path, options: HostOptions) -> BenchHost:
