@@ -73,6 +73,9 @@ CREATE TABLE IF NOT EXISTS duplicate (
     first_seen REAL NOT NULL,
     PRIMARY KEY (path, message_id)
 ) WITHOUT ROWID;
+-- Each send deletes the entity's ids older than its window; without this index that delete
+-- reads every id of the entity in the window (tens of thousands at 20 sends/s over 5 min).
+CREATE INDEX IF NOT EXISTS duplicate_by_age ON duplicate (path, first_seen);
 """
 
 
