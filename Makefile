@@ -8,7 +8,7 @@ INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
 ARGS ?=
 
-.PHONY: venv test lint run clean
+.PHONY: venv test lint run bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ lint: $(STAMP)
 
 run: $(STAMP)
 	$(PY) -m simulation run $(ARGS)
+
+bench: $(STAMP)
+	$(PY) -m benchmarks $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) .devhost .pytest_cache .ruff_cache
