@@ -9,6 +9,8 @@ from adapters.embedded_servicebus import EmbeddedPublisher
 from adapters.messaging import CONTENT_TYPE
 from devhost.servicebus.client import ServiceBusClient
 from domain.messages import parse_envelope
+from domain.orders import parse_place_order
+from domain.shipments import shipment_request
 
 CONFIG = pathlib.Path(__file__).resolve().parents[2] / "infra" / "servicebus" / "Config.json"
 
@@ -28,15 +30,7 @@ ORDER = {
 
 def shipment_request_input(order_id: str) -> dict:
     """The request_shipment input the saga builds from ORDER."""
-    items = [
-        {"productId": line["productId"], "quantity": line["quantity"]} for line in ORDER["lines"]
-    ]
-    return {
-        "orderId": order_id,
-        "storeId": ORDER["storeId"],
-        "shipTo": ORDER["shipTo"],
-        "items": items,
-    }
+    return shipment_request(parse_place_order(ORDER), order_id).to_document()
 
 
 @pytest.fixture

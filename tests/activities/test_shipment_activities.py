@@ -5,7 +5,8 @@ from store_doubles import with_racing_store
 
 from activities.shipments import cancel_shipment_activity, record_dispatch_activity
 from domain.errors import InvalidTransition, NotFound
-from domain.shipments import Shipment
+from domain.orders import parse_place_order
+from domain.shipments import Shipment, shipment_request
 
 ORDER = {
     "storeId": "3",
@@ -23,15 +24,7 @@ ORDER = {
 
 def shipment_request_input(order_id: str) -> dict:
     """The request_shipment input the saga builds from ORDER."""
-    items = [
-        {"productId": line["productId"], "quantity": line["quantity"]} for line in ORDER["lines"]
-    ]
-    return {
-        "orderId": order_id,
-        "storeId": ORDER["storeId"],
-        "shipTo": ORDER["shipTo"],
-        "items": items,
-    }
+    return shipment_request(parse_place_order(ORDER), order_id).to_document()
 
 
 @pytest.fixture
