@@ -2,51 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import pytest
+from carrier_serving import create_broker, serve_until
 
 from adapters.messaging import message_properties
 from devhost.servicebus.client import OutgoingMessage, ServiceBusClient
 from domain.messages import CARRIER_EVENTS, CARRIER_REQUESTS
-from simulation.bus import Broker
-from simulation.carrier import Carrier, CarrierProfile
-from simulation.catalog import REPO_ROOT
-from simulation.run import serve_carrier
-
-CONFIG = REPO_ROOT / "infra" / "servicebus" / "Config.json"
-FAST = CarrierProfile("test", (0.0, 0.01), (0.0, 0.01))
 
 
 @pytest.fixture
 def state_dir(tmp_path: Path) -> Path:
-    ServiceBusClient(tmp_path, config=CONFIG).close()
-    return tmp_path
-
-
-async def _serve_until(state_dir: Path, done, timeout: float = 5.0) -> None:
-    broker = Broker(state_dir)
-    stop = asyncio.Event()
-    carrier = Carrier(FAST, broker.send, seed=1)
-    serving = asyncio.create_task(serve_carrier(carrier, broker, stop))
-    try:
-        async with asyncio.timeout(timeout):
-            while not done():
-                await asyncio.sleep(0.02)
-    finally:
-        stop.set()
-        await serving
-        await carrier.close()
-        broker.close()
+    return create_broker(tmp_path)
 
 
 async def test_carrier_responds_on_carrier_events(state_dir: Path, shipment_request):
     with ServiceBusClient(state_dir) as client:
         client.send(CARRIER_REQUESTS, OutgoingMessage(**message_properties(shipment_request("o1"))))
 
-        await _serve_until(state_dir, lambda: len(client.peek(CARRIER_EVENTS, 10)) == 2)
+        await serve_until(state_dir, lambda: len(client.peek(CARRIER_EVENTS, 10)) == 2)
         answers = client.peek(CARRIER_EVENTS, 10)
 
     assert [message.subject for message in answers] == ["ShipmentDispatched", "ShipmentDelivered"]
@@ -60,7 +36,7 @@ async def test_carrier_completes_the_request_message(state_dir: Path, shipment_r
     with ServiceBusClient(state_dir) as client:
         client.send(CARRIER_REQUESTS, OutgoingMessage(**message_properties(shipment_request("o1"))))
 
-        await _serve_until(state_dir, lambda: len(client.peek(CARRIER_EVENTS, 10)) == 2)
+        await serve_until(state_dir, lambda: len(client.peek(CARRIER_EVENTS, 10)) == 2)
 
         assert client.peek(CARRIER_REQUESTS, 10) == []
 
@@ -70,7 +46,7 @@ async def test_invalid_request_is_dead_lettered_with_the_reason(state_dir: Path)
     with ServiceBusClient(state_dir) as client:
         client.send(CARRIER_REQUESTS, OutgoingMessage(body=b"not json", message_id="bad-1"))
 
-        await _serve_until(state_dir, lambda: len(client.peek(dead_letters, 10)) == 1)
+        await serve_until(state_dir, lambda: len(client.peek(dead_letters, 10)) == 1)
         (dead,) = client.peek(dead_letters, 10)
 
     assert dead.dead_letter_reason == "InvalidCarrierRequest"
