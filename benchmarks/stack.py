@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
-import signal
-import socket
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simulation.host import free_port
+from simulation import host as simulation_host
+from simulation.host import RunningHost, free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-READY_LINE = b"devhost ready on "
-READY_TIMEOUT_SECONDS = 60.0
-STOP_TIMEOUT_SECONDS = 20.0
 LOG_FILE = "bench-devhost.log"
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-class HostFailed(RuntimeError):
-    """devhost exited or was not ready in time."""
 
 
 @dataclass(frozen=True)
@@ -44,22 +34,26 @@ class HostOptions:
 
 @dataclass
 class BenchHost:
-    """A devhost process started by the benchmark."""
+    """A devhost process started by the benchmark, with its start-up time."""
 
-    process: asyncio.subprocess.Process
-    state_dir: Path
-    port: int
-    gateway_port: int
+    running: RunningHost
     startup_seconds: float
 
     @property
+    def process(self) -> asyncio.subprocess.Process:
+        return self.running.process
+
+    @property
+    def state_dir(self) -> Path:
+        return self.running.state_dir
+
+    @property
     def gateway_url(self) -> str:
-        return f"http://127.0.0.1:{self.gateway_port}"
+        return self.running.gateway_url
 
     def subscription_key(self) -> str:
         """Return the primary key of the gateway's first local subscription."""
-        data = json.loads((self.state_dir / "apim-subscriptions.json").read_text("utf-8"))
-        return data["subscriptions"][0]["primaryKey"]
+        return self.running.subscription_key()
 
     def rss_bytes(self) -> int:
         """Return the resident memory of the host and every process it started."""
@@ -73,74 +67,28 @@ class BenchHost:
 
     async def stop(self) -> int:
         """Stop devhost with SIGINT; kill it when it does not stop in time."""
-        if self.process.returncode is not None:
-            return self.process.returncode
-        self.process.send_signal(signal.SIGINT)
-        try:
-            return await asyncio.wait_for(self.process.wait(), STOP_TIMEOUT_SECONDS)
-        except TimeoutError:
-            self.process.kill()
-            return await self.process.wait()
+        return await self.running.stop()
 
 
 async def start_host(state_dir: Path, options: HostOptions) -> BenchHost:
-    """Start `python -m devhost start` on the repository's app and wait until it is ready.
+    """Start `python -m devhost start` on the app and wait until it is ready.
 
     The start-up time runs from just before the process is created until the ready line is in
     the log and the gateway accepts connections, as a user running `devhost start` sees it.
+    Readiness is polled every 5 ms so the time is not rounded up by the poll.
     """
-    state_dir.mkdir(parents=True, exist_ok=True)
-    log_path = state_dir / LOG_FILE
-    offset = log_path.stat().st_size if log_path.exists() else 0
-    port, gateway_port = free_port(), free_port()
-    command = [
-        sys.executable, "-m", "devhost", "start", "--app", str(options.app_dir),
-        "--port", str(port), "--gateway-port", str(gateway_port), "--state", str(state_dir),
-        *options.arguments(),
-    ]
-    environment = os.environ | options.settings | {"PYTHONUNBUFFERED": "1"}
-
     started = time.monotonic()
-    with log_path.open("ab") as output:
-        process = await asyncio.create_subprocess_exec(
-            *command, cwd=REPO_ROOT, env=environment, stdout=output, stderr=output,
-            start_new_session=True,
-        )
-    host = BenchHost(process, state_dir, port, gateway_port, 0.0)
-    try:
-        await _wait_ready(host, log_path, offset)
-    except BaseException:
-        await host.stop()
-        raise
-    host.startup_seconds = time.monotonic() - started
-    return host
-
-
-async def _wait_ready(host: BenchHost, log_path: Path, offset: int) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if host.process.returncode is not None:
-            raise HostFailed(
-                f"devhost exited with code {host.process.returncode} before it was ready; "
-                f"see {log_path}"
-            )
-        if _has_ready_line(log_path, offset) and _listens(host.gateway_port):
-            return
-        await asyncio.sleep(0.005)
-    raise HostFailed(f"devhost was not ready after {READY_TIMEOUT_SECONDS:.0f} s; see {log_path}")
-
-
-def _has_ready_line(path: Path, offset: int) -> bool:
-    with contextlib.suppress(FileNotFoundError), path.open("rb") as handle:
-        handle.seek(offset)
-        return any(line.startswith(READY_LINE) for line in handle)
-    return False
-
-
-def _listens(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.2)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
+    running = await simulation_host.start_host(
+        options.app_dir,
+        state_dir,
+        free_port(),
+        free_port(),
+        options.settings,
+        extra_arguments=options.arguments(),
+        log_file=LOG_FILE,
+        poll_seconds=0.005,
+    )
+    return BenchHost(running, time.monotonic() - started)
 
 
 def _process_tree(root: int) -> list[int]:

@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,22 +75,32 @@ def free_port() -> int:
 
 
 async def start_host(
-    app_dir: Path, state_dir: Path, port: int, gateway_port: int, settings: dict[str, str]
+    app_dir: Path,
+    state_dir: Path,
+    port: int,
+    gateway_port: int,
+    settings: dict[str, str],
+    *,
+    extra_arguments: Sequence[str] = (),
+    log_file: str = LOG_FILE,
+    poll_seconds: float = 0.1,
 ) -> RunningHost:
     """Start `python -m devhost start` on the app in `app_dir` and wait for its ready line.
 
     `settings` are app settings passed in the environment, where they win over the
-    `Values` of local.settings.json. The host's output replaces the log file in the state
-    folder, so the file and any start-up error show this run's output only.
+    `Values` of local.settings.json. `extra_arguments` go to `devhost start` as they are.
+    The host's output replaces `log_file` in the state folder, so the file and any start-up
+    error show this run's output only. Readiness is checked every `poll_seconds`.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
-    log_path = state_dir / LOG_FILE
+    log_path = state_dir / log_file
     command = [
         sys.executable, "-m", "devhost", "start",
         "--app", str(app_dir),
         "--port", str(port),
         "--gateway-port", str(gateway_port),
         "--state", str(state_dir),
+        *extra_arguments,
     ]
     environment = os.environ | settings | {"PYTHONUNBUFFERED": "1"}
 
@@ -101,14 +112,14 @@ async def start_host(
     host = RunningHost(process, state_dir, port, gateway_port, log_path)
 
     try:
-        await _wait_ready(host)
+        await _wait_ready(host, poll_seconds)
     except BaseException:
         await host.stop()
         raise
     return host
 
 
-async def _wait_ready(host: RunningHost) -> None:
+async def _wait_ready(host: RunningHost, poll_seconds: float) -> None:
     """Wait for devhost's ready line and for the gateway to listen."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + READY_TIMEOUT_SECONDS
@@ -121,7 +132,7 @@ async def _wait_ready(host: RunningHost) -> None:
             )
         if _has_ready_line(host.log_path) and _gateway_listens(host.gateway_port):
             return
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(poll_seconds)
 
     raise HostFailed(
         f"devhost was not ready after {READY_TIMEOUT_SECONDS:.0f} s; see {host.log_path}:\n"
