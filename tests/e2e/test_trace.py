@@ -22,6 +22,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devhost"))
 
 from devhost_support import REPO_ROOT, RunningHost, launch
+from saga_support import place_order, wait_until
 
 from adapters.messaging import message_properties
 from devhost.servicebus.client import OutgoingMessage, ServiceBusClient
@@ -44,40 +45,11 @@ CALLER_SPAN = "5678567856785678"
 SAGA_LOG_LINES = ("external event received", "saga finished")
 
 
-def _wait_until(read, accept, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = read()
-        if accept(value):
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}: last value {value}")
-
-
-def _seed_stock(state_dir: Path) -> tuple[str, str]:
-    import asyncio
-
-    from simulation.bus import Broker
-    from simulation.catalog import sample_catalog
-    from simulation.supplier import opening_deliveries, stock_received
-
-    catalog = sample_catalog()
-    broker = Broker(state_dir)
-    try:
-        for delivery in opening_deliveries(catalog):
-            asyncio.run(broker.send(stock_received(delivery)))
-    finally:
-        broker.close()
-    store_id = sorted(catalog.stores)[0]
-    return store_id, catalog.stocked_products(store_id)[0]
-
-
 def _answer_as_carrier(state_dir: Path, order_id: str) -> str:
     """Receive the order's ShipmentRequested and reply, copying its traceparent; return it."""
     client = ServiceBusClient(state_dir)
     try:
-        received = _wait_until(lambda: client.receive(CARRIER_REQUESTS, 1), bool,
+        received = wait_until(lambda: client.receive(CARRIER_REQUESTS, 1), bool,
                                "the ShipmentRequested message")[0]
         client.complete(received)
         request = parse_envelope(received.body)
@@ -112,26 +84,14 @@ def _spans_of_order(state_dir: Path, order_id: str) -> list[dict]:
 
 
 def _place_traced_order(host: RunningHost, state_dir: Path) -> str:
-    """Place one order with the caller's traceparent once the opening stock is in; return its id."""
+    """Place one order with the caller's traceparent; return its id."""
     headers = {"x-functions-key": host.keys["functionKeys"]["default"],
                "traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"}
-    store_id, product_id = _seed_stock(state_dir)
-    _wait_until(
-        lambda: host.request("GET", f"/api/stores/{store_id}/stock/{product_id}",
-                             headers=headers),
-        lambda answer: answer.status == 200, "the opening stock",
-    )
-    order = {
-        "storeId": store_id, "customerId": "c-1",
-        "lines": [{"productId": product_id, "quantity": 1, "unitPrice": 100.0}],
-        "shipTo": {"name": "Ada Lovelace", "street": "1 Main St", "city": "Buffalo",
-                   "state": "NY", "postalCode": "14201"},
-    }
-    return host.request("POST", "/api/orders", order, headers=headers).json()["orderId"]
+    return place_order(host, state_dir, headers).json()["orderId"]
 
 
 def _completed_spans(state_dir: Path, order_id: str) -> list[dict]:
-    return _wait_until(
+    return wait_until(
         lambda: _spans_of_order(state_dir, order_id),
         lambda found: sum(s["name"] == "raise_event ShipmentDelivered" for s in found) == 1
         and any(s["attributes"].get("durable.runtime_status") == "Completed" for s in found),
