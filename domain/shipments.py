@@ -79,9 +79,9 @@ def shipment_id(order_id: str) -> str:
 
 
 class ShipmentRequest(CamelModel):
-    """What the Shipments service needs to ship an order: store, address and items.
+    """The store, address and items the Shipments service needs to ship an order.
 
-    The saga hands it over, so the Shipments service never reads the Orders service's data.
+    The saga hands it over, so no Shipments activity reads the Orders service's data.
     """
 
     order_id: Identifier
