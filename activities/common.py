@@ -19,9 +19,10 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 M = TypeVar("M", bound=CamelModel)
 
-# How many times a read-change-write runs before a lost ETag race becomes a fault. Each race
-# means another writer changed the document in between, so a few attempts suffice. A document
-# that stays hot past them fails the activity, and the Durable retry options run it again.
+# How many times a read-change-write runs before a lost ETag race becomes a fault. Each lost
+# race means another writer committed in between, so up to this many concurrent writers on one
+# document all finish. A document that stays hotter fails the activity, and the Durable retry
+# options (or the trigger's redelivery) run it again.
 MAX_WRITE_ATTEMPTS = 5
 
 
