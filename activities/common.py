@@ -21,8 +21,8 @@ M = TypeVar("M", bound=CamelModel)
 
 # How many times a read-change-write runs before a lost ETag race becomes a fault. Each lost
 # race means another writer committed in between, so up to this many concurrent writers on one
-# document all finish. A document that stays hotter fails the activity, and the Durable retry
-# options (or the trigger's redelivery) run it again.
+# document all finish. With more writers the last one can fail, and then the Durable retry
+# options (or the trigger's redelivery) run the activity again.
 MAX_WRITE_ATTEMPTS = 5
 
 
