@@ -2,10 +2,15 @@
 
 The host (Service Bus extension 5.x with the out-of-process worker) sends strings as `string`
 datums. It sends every other value (numbers, dates, the state enum, dictionaries) as
-Newtonsoft JSON in a `json` datum, so DeliveryCount arrives as `json "1"` and a date as
-`json "\"2026-12-04T20:00:00.1234567Z\""`. UserProperties is always present, because the
-worker's converter tells a single message from a batch by it. TimeToLive is sent only when it
-fits HH:MM:SS, because the converter parses nothing longer (a .NET `d.hh:mm:ss` raises).
+Newtonsoft JSON in a `json` datum, so DeliveryCount arrives as `json "1"` and a DateTime as
+`json "\"2026-12-04T20:00:00.1234567Z\""`. LockedUntil, EnqueuedTime and ExpiresAt are
+DateTimeOffset properties of ServiceBusReceivedMessage, which Newtonsoft writes with an offset
+and without trailing zeros in the fraction: `"2026-12-04T20:00:00.123456+00:00"`. The worker's
+converter decodes both to the same aware UTC time, but it tries the `+00:00` formats first, so
+a LockedUntil in this form costs it two failed strptime calls instead of five (azure-functions
+1.26, `meta._parse_datetime`). UserProperties is always present, because the worker's converter
+tells a single message from a batch by it. TimeToLive is sent only when it fits HH:MM:SS,
+because the converter parses nothing longer (a .NET `d.hh:mm:ss` raises).
 """
 
 from __future__ import annotations
@@ -43,11 +48,13 @@ _NUMBER_FIELDS = {
 }
 _DATE_FIELDS = {
     "EnqueuedTimeUtc": "enqueued_time",
-    "EnqueuedTime": "enqueued_time",
     "ExpiresAtUtc": "expires_at",
+    "ScheduledEnqueueTimeUtc": "scheduled_enqueue_time",
+}
+_DATE_OFFSET_FIELDS = {
+    "EnqueuedTime": "enqueued_time",
     "ExpiresAt": "expires_at",
     "LockedUntil": "locked_until",
-    "ScheduledEnqueueTimeUtc": "scheduled_enqueue_time",
 }
 ONE_DAY = timedelta(days=1)
 
@@ -77,6 +84,10 @@ def trigger_metadata(
         value = getattr(message, attribute)
         if value is not None:
             metadata[key] = _json(dotnet_datetime(value))
+    for key, attribute in _DATE_OFFSET_FIELDS.items():
+        value = getattr(message, attribute)
+        if value is not None:
+            metadata[key] = _json(dotnet_datetime_offset(value))
 
     properties = _json(message.application_properties)
     metadata["ApplicationProperties"] = properties
@@ -93,6 +104,15 @@ def dotnet_datetime(value: datetime) -> str:
     """Format a UTC time as .NET does: seven fractional digits and a Z."""
     utc = value.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+
+
+def dotnet_datetime_offset(value: datetime) -> str:
+    """Format a UTC time as Newtonsoft writes a DateTimeOffset: trimmed fraction, +00:00."""
+    utc = value.astimezone(UTC)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    if utc.microsecond:
+        text += f".{utc.microsecond:06d}".rstrip("0")
+    return text + "+00:00"
 
 
 def hh_mm_ss(value: timedelta) -> str:

@@ -8,7 +8,12 @@ import azure.functions as func
 from azure.functions.servicebus import ServiceBusMessageInConverter
 
 from devhost.servicebus.client import OutgoingMessage
-from devhost.servicebus.metadata import hh_mm_ss, trigger_data, trigger_metadata
+from devhost.servicebus.metadata import (
+    dotnet_datetime_offset,
+    hh_mm_ss,
+    trigger_data,
+    trigger_metadata,
+)
 
 
 def decode(client, binding=None) -> func.ServiceBusMessage:
@@ -71,6 +76,33 @@ def test_numbers_and_dates_are_json_datums(client):
     assert metadata["EnqueuedTimeUtc"].type == "json"
     assert metadata["EnqueuedTimeUtc"].value.endswith('0Z"')
     assert metadata["MessageId"].type == "string"
+
+
+def test_date_offsets_are_json_datums_with_a_zero_offset(client):
+    send(client)
+    received = client.receive("work")[0]
+
+    metadata = trigger_metadata(received, "handle_work", datetime.now(UTC))
+
+    for key in ("LockedUntil", "EnqueuedTime", "ExpiresAt"):
+        assert metadata[key].type == "json"
+        assert metadata[key].value.endswith('+00:00"'), key
+
+
+def test_date_offset_drops_the_fraction_zeros_as_newtonsoft_does():
+    moment = datetime(2026, 12, 4, 20, 0, 0, 123400, tzinfo=UTC)
+
+    assert dotnet_datetime_offset(moment) == "2026-12-04T20:00:00.1234+00:00"
+    assert dotnet_datetime_offset(moment.replace(microsecond=0)) == "2026-12-04T20:00:00+00:00"
+
+
+def test_date_offsets_name_the_same_instants_as_the_utc_dates(client, clock):
+    send(client)
+
+    message = decode(client)
+
+    assert datetime.fromisoformat(message.metadata["EnqueuedTime"]) == message.enqueued_time_utc
+    assert datetime.fromisoformat(message.metadata["ExpiresAt"]) == message.expires_at_utc
 
 
 def test_user_properties_present_without_application_properties(client):
