@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import random
+import re
 import sqlite3
 import sys
 import threading
@@ -57,6 +58,10 @@ def telemetry_disabled(environ: Mapping[str, str] | None = None) -> bool:
 
 # --- W3C trace context ------------------------------------------------------------------
 
+_HEX = re.compile("[0-9a-f]+")
+# W3C Trace Context makes an all-zero trace id or span id invalid.
+_ZERO_IDS = re.compile("0+-.*|.*-0+")
+
 
 def parse_traceparent(header: str | None) -> tuple[str, str] | None:
     """Return (trace id, parent span id) of a W3C traceparent, or None when it is invalid."""
@@ -64,7 +69,7 @@ def parse_traceparent(header: str | None) -> tuple[str, str] | None:
     if len(parts) < 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
         return None
     trace_id, span_id = parts[1].lower(), parts[2].lower()
-    if not _is_hex(trace_id + span_id) or set(trace_id) == {"0"} or set(span_id) == {"0"}:
+    if not _HEX.fullmatch(trace_id + span_id) or _ZERO_IDS.fullmatch(trace_id + "-" + span_id):
         return None
     return trace_id, span_id
 
@@ -72,10 +77,6 @@ def parse_traceparent(header: str | None) -> tuple[str, str] | None:
 def format_traceparent(trace_id: str, span_id: str) -> str:
     """Return the W3C traceparent of a sampled span."""
     return f"00-{trace_id}-{span_id}-01"
-
-
-def _is_hex(text: str) -> bool:
-    return all(c in "0123456789abcdef" for c in text)
 
 
 def _random_hex(bits: int) -> str:

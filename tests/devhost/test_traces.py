@@ -25,8 +25,16 @@ def test_traceparent_parses_trace_and_span_ids() -> None:
 
 def test_traceparent_rejects_zero_and_malformed_ids() -> None:
     assert parse_traceparent("00-" + "0" * 32 + "-5678567856785678-01") is None
+    assert parse_traceparent("00-12341234123412341234123412341234-" + "0" * 16 + "-01") is None
     assert parse_traceparent("00-xyz-5678567856785678-01") is None
+    assert parse_traceparent("00-1234123412341234123412341234123g-5678567856785678-01") is None
     assert parse_traceparent("") is None
+
+
+def test_traceparent_ids_are_read_in_lower_case() -> None:
+    parsed = parse_traceparent("00-ABCDABCDABCDABCDABCDABCDABCDABCD-00000000000000F1-01")
+
+    assert parsed == ("abcdabcdabcdabcdabcdabcdabcdabcd", "00000000000000f1")
 
 
 def test_recorder_child_span_keeps_callers_trace(tmp_path: Path) -> None:
