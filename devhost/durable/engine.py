@@ -8,7 +8,12 @@ activity's completion is committed (work item deleted, completion queued) before
 orchestrator sees it. After a crash, start-up re-runs every work item still in the hub
 (at-least-once, as on Azure), re-arms timers and resumes every instance with ready messages.
 
-Workers are woken by asyncio queues and one timer task; nothing polls.
+Instances are spread over the hub's partitions (`devhost.durable.partitions`). A host that
+holds the state folder's lock owns every partition, and its workers are woken by asyncio queues
+and one timer task. When several host processes share the hub, each runs the episodes of the
+partitions it leases. A message written for another process's partition wakes that process
+through a datagram, and each process also reads the inbox rows added since its last look
+whenever SQLite's `data_version` shows another commit.
 """
 
 from __future__ import annotations
@@ -41,6 +46,14 @@ from devhost.durable.episode import (
     is_retry_event,
     prepare_retries,
 )
+from devhost.durable.partitions import (
+    LeaseLostError,
+    PartitionLeases,
+    Rebalance,
+    WakeReceiver,
+    WakeSender,
+    partition_count,
+)
 from devhost.durable.records import (
     KIND_COMPLETION,
     KIND_CONTROL,
@@ -58,12 +71,15 @@ from devhost.durable.records import (
     played_text,
     update_instance,
 )
-from devhost.durable.store import TERMINAL_STATUSES, TaskHubStore
+from devhost.durable.store import TERMINAL_STATUSES, TaskHubStore, connect
 from devhost.invoker import InvocationError, Invoker, new_id
 from devhost.loader import ACTIVITY_TRIGGER, ORCHESTRATION_TRIGGER, LoadedApp
 
 logger = logging.getLogger("devhost.durable")
 
+# How often a process sharing the hub checks `PRAGMA data_version` for commits by others, in
+# case a wake-up datagram was lost or could not be sent.
+INBOX_POLL_SECONDS = 0.05
 
 
 class UnknownOrchestratorError(Exception):
@@ -103,19 +119,62 @@ def _epoch(moment: datetime) -> float:
     return moment.timestamp()
 
 
+def _message_from_row(row: Any) -> Message:
+    """Build a Message from an inbox row (message_id, instance_id, execution_id, kind, ...)."""
+    return Message(row[0], row[2], row[3], row[4], row[5], json.loads(row[6]))
+
+
+@dataclass
+class Claim:
+    """A committed lease round: its outcome and what it read for the gained partitions."""
+
+    outcome: Rebalance
+    runtimes: dict[str, InstanceRuntime]
+    work_items: list[tuple]
+    last_message: int  # the highest inbox message id at the round's commit
+
+
+@dataclass(frozen=True)
+class SharedHub:
+    """How this host shares the hub with other host processes started by the supervisor."""
+
+    processes: int
+    lease_seconds: float
+
+
 
 
 class DurableEngine:
     """Schedules episodes, activities and timers over one task hub."""
 
     def __init__(self, app: LoadedApp, store: TaskHubStore, invoker: Invoker,
-                 compact_replay: bool = False, episode_pool: Executor | None = None) -> None:
+                 compact_replay: bool = False, episode_pool: Executor | None = None,
+                 shared: SharedHub | None = None) -> None:
+        """Prepare the engine; `shared` is None for the only host on the hub.
+
+        Raises ValueError when host.json's partition count is invalid.
+        """
         options = app.host_json.get("extensions", {}).get("durableTask", {})
         cpus = os.cpu_count() or 1
         self.hub_name = str(options.get("hubName", "TestHubName"))
         self.max_activities = int(options.get("maxConcurrentActivityFunctions", 10 * cpus))
         self.max_orchestrations = int(options.get("maxConcurrentOrchestratorFunctions", 10 * cpus))
         self.owner = f"{os.uname().nodename}:{os.getpid()}:{new_id().hex[:8]}"
+        self._wake_receiver: WakeReceiver | None = None
+        self._wake_sender: WakeSender | None = None
+        count = partition_count(app.host_json)
+        if shared is None:
+            self._leases = PartitionLeases(self.owner, count, exclusive=True)
+        else:
+            self._wake_receiver = WakeReceiver.open(f"devhost-taskhub-{self.owner}")
+            self._wake_sender = WakeSender()
+            self._leases = PartitionLeases(
+                self.owner, count, exclusive=False, lease_seconds=shared.lease_seconds,
+                expected_hosts=shared.processes,
+                wake_address=self._wake_receiver.address if self._wake_receiver else None,
+            )
+        self._inbox_watermark = 0
+        self._inbox_changed = asyncio.Event()
         self._app = app
         self._compact_replay = compact_replay
         self._store = store
@@ -138,68 +197,232 @@ class DurableEngine:
     # ----------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
-        """Claim the hub, reload unfinished work, and start the workers."""
-        work_items = await self._store.submit(self._claim_and_load)
+        """Claim partitions, reload their unfinished work, and start the workers."""
+        claimed = await self._store.submit(self._claim_and_load)
         for _ in range(self.max_orchestrations):
             self._tasks.append(asyncio.create_task(self._orchestration_worker()))
         self._tasks.append(asyncio.create_task(self._timer_loop()))
-        now = time.time()
-        for runtime in self._instances.values():
-            self._arm_messages(runtime, runtime.inbox, now)
-        for item in work_items:
-            self._dispatch_activity(*item)
-        if self._instances or work_items:
+        loaded, work_items = self._apply_claim(claimed)
+        if loaded or work_items:
             logger.info(
                 "Resumed %d unfinished instances and %d pending activities from the task hub",
-                len(self._instances), len(work_items),
+                loaded, len(work_items),
             )
+        if not self._leases.exclusive:
+            self._tasks.append(asyncio.create_task(self._lease_loop()))
+            self._tasks.append(asyncio.create_task(self._inbox_loop()))
 
     async def stop(self) -> None:
-        """Stop the workers; running activities are abandoned and re-run on the next start."""
+        """Stop the workers; running activities are abandoned and re-run on the next start.
+
+        A host sharing the hub then releases its partitions so that the others take them over
+        at their next lease round instead of waiting for the leases to expire.
+        """
         for task in [*self._tasks, *self._activity_tasks]:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._activity_tasks, return_exceptions=True)
         self._episode_executor.shutdown(wait=True, cancel_futures=True)
+        if not self._leases.exclusive:
+            await self._store.submit(self._leases.release_all)
+        if self._wake_receiver is not None:
+            self._wake_receiver.close()
+        if self._wake_sender is not None:
+            self._wake_sender.close()
 
-    def _claim_and_load(self, connection: sqlite3.Connection) -> list[tuple]:
+    def _claim_and_load(self, connection: sqlite3.Connection) -> Claim:
+        """Run a lease round, then read the instances and activities this process now owns."""
+        outcome = self._leases.rebalance(connection, time.time())
+        runtimes = self._load_instances(connection, outcome.gained)
+        owned = (set(self._leases.owned) - set(outcome.lost)) | set(outcome.gained)
+        work_items = self._claim_work_items(connection, owned, outcome.live_hosts)
+        last_message = connection.execute("SELECT MAX(message_id) FROM inbox").fetchone()[0]
+        return Claim(outcome, runtimes, work_items, last_message or 0)
+
+    def _load_instances(self, connection: sqlite3.Connection,
+                        gained: dict[int, int]) -> dict[str, InstanceRuntime]:
+        if not gained:
+            return {}
         placeholders = ",".join("?" * len(TERMINAL_STATUSES))
-        connection.execute(
-            f"UPDATE instances SET lease_owner=? WHERE status NOT IN ({placeholders})",
-            (self.owner, *TERMINAL_STATUSES),
-        )
-        connection.execute("UPDATE work_items SET lease_owner=?", (self.owner,))
         rows = connection.execute(
             "SELECT instance_id, name, execution_id, status, input, parent_instance_id,"
             " parent_execution_id, parent_task_id, bookkeeping FROM instances"
             f" WHERE status NOT IN ({placeholders})",
             TERMINAL_STATUSES,
         ).fetchall()
+        runtimes: dict[str, InstanceRuntime] = {}
         for row in rows:
-            parent = (row[5], row[6], row[7]) if row[5] else None
-            runtime = InstanceRuntime(
-                row[0], row[1], row[2], row[3], row[4], parent, Bookkeeping.from_json(row[8])
-            )
-            texts = [text for (text,) in connection.execute(
-                "SELECT event FROM history WHERE instance_id=? ORDER BY sequence", (row[0],)
-            )]
-            events = [json.loads(text) for text in texts]
-            self._remember(runtime, events, texts)
-            runtime.trace_parent = _started_trace_parent(events)
-            self._instances[row[0]] = runtime
+            epoch = gained.get(self._leases.partition(row[0]))
+            if epoch is None:
+                continue
+            runtime = self._runtime_from_row(connection, row)
+            runtime.lease_epoch = epoch
+            runtimes[row[0]] = runtime
+        connection.executemany("UPDATE instances SET lease_owner=? WHERE instance_id=?",
+                               [(self.owner, instance_id) for instance_id in runtimes])
         for message in connection.execute(
             "SELECT message_id, instance_id, execution_id, kind, task_id, visible_at, event"
             " FROM inbox ORDER BY message_id"
         ):
-            runtime = self._instances.get(message[1])
+            runtime = runtimes.get(message[1])
             if runtime is not None:
-                runtime.inbox.append(
-                    Message(message[0], message[2], message[3], message[4], message[5],
-                            json.loads(message[6]))
-                )
-        return connection.execute(
-            "SELECT work_id, instance_id, execution_id, task_id, name, input FROM work_items"
-            " ORDER BY work_id"
+                runtime.inbox.append(_message_from_row(message))
+        return runtimes
+
+    def _runtime_from_row(self, connection: sqlite3.Connection, row: Any) -> InstanceRuntime:
+        parent = (row[5], row[6], row[7]) if row[5] else None
+        runtime = InstanceRuntime(
+            row[0], row[1], row[2], row[3], row[4], parent, Bookkeeping.from_json(row[8])
+        )
+        texts = [text for (text,) in connection.execute(
+            "SELECT event FROM history WHERE instance_id=? ORDER BY sequence", (row[0],)
+        )]
+        events = [json.loads(text) for text in texts]
+        self._remember(runtime, events, texts)
+        runtime.trace_parent = _started_trace_parent(events)
+        return runtime
+
+    def _claim_work_items(self, connection: sqlite3.Connection, partitions: set[int],
+                          live_hosts: set[str]) -> list[tuple]:
+        """Take the activities of our partitions whose host is gone: they run again here."""
+        claimed = [
+            row[:6] for row in connection.execute(
+                "SELECT work_id, instance_id, execution_id, task_id, name, input, lease_owner"
+                " FROM work_items ORDER BY work_id"
+            )
+            if row[6] not in live_hosts and self._leases.partition(row[1]) in partitions
+        ]
+        connection.executemany("UPDATE work_items SET lease_owner=? WHERE work_id=?",
+                               [(self.owner, row[0]) for row in claimed])
+        return claimed
+
+    def _apply_claim(self, claim: Claim) -> tuple[int, list[tuple]]:
+        """Drop the instances of lost partitions, then take in those loaded for gained ones."""
+        outcome = claim.outcome
+        self._leases.apply(outcome)
+        lost = set(outcome.lost)
+        if lost:
+            for instance_id in [i for i in self._instances
+                                if self._leases.partition(i) in lost]:
+                del self._instances[instance_id]
+            logger.info("Host %s gave up partitions %s", self.owner, sorted(lost))
+        if outcome.gained and not self._leases.exclusive:
+            logger.info("Host %s took partitions %s", self.owner, sorted(outcome.gained))
+            # A read of the inbox between the claim's commit and now skipped the gained
+            # partitions' new rows, so read again from the claim's snapshot.
+            self._inbox_watermark = min(self._inbox_watermark, claim.last_message)
+            self._inbox_changed.set()
+        self._instances.update(claim.runtimes)
+        now = time.time()
+        for runtime in claim.runtimes.values():
+            self._arm_messages(runtime, runtime.inbox, now)
+        for item in claim.work_items:
+            self._dispatch_activity(*item)
+        return len(claim.runtimes), claim.work_items
+
+    async def _lease_loop(self) -> None:
+        """Renew, release and claim partitions three times per lease duration."""
+        period = self._leases.lease_seconds / 3
+        while True:
+            await asyncio.sleep(period)
+            try:
+                claimed = await self._store.submit(self._claim_and_load)
+            except sqlite3.Error:
+                logger.exception("Renewing the partition leases of host %s failed; retrying "
+                                 "in %.1f s", self.owner, period)
+                continue
+            self._apply_claim(claimed)
+
+    # ----------------------------------------------------------------- other processes
+
+    def _wake_owner(self, instance_id: str) -> None:
+        """Tell the process that owns an instance's partition that it has a new message."""
+        address = self._leases.addresses.get(self._leases.partition(instance_id))
+        if address is not None and self._wake_sender is not None:
+            self._wake_sender.wake(address)
+
+    def _route(self, instance_id: str, message: Message) -> None:
+        """Hand a committed message to its instance here, or wake the process that owns it."""
+        if self._leases.epoch_of(instance_id) is not None:
+            self._deliver(instance_id, message)
+        else:
+            self._wake_owner(instance_id)
+
+    async def _inbox_loop(self) -> None:
+        """Read new inbox rows of our partitions after a wake-up or a commit by anyone."""
+        loop = asyncio.get_running_loop()
+        if self._wake_receiver is not None:
+            loop.add_reader(self._wake_receiver.socket.fileno(), self._on_wake)
+        watcher = connect(self._store.path, read_only=True)
+        version = None
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._inbox_changed.wait(), INBOX_POLL_SECONDS)
+                current = watcher.execute("PRAGMA data_version").fetchone()[0]
+                if self._inbox_changed.is_set() or current != version:
+                    version = current
+                    self._inbox_changed.clear()
+                    self._read_new_messages()
+        finally:
+            if self._wake_receiver is not None:
+                loop.remove_reader(self._wake_receiver.socket.fileno())
+            watcher.close()
+
+    def _on_wake(self) -> None:
+        self._wake_receiver.drain()
+        self._inbox_changed.set()
+
+    def _read_new_messages(self) -> None:
+        """Deliver inbox rows above the watermark to the instances of our partitions.
+
+        SQLite lets one writer commit at a time and AUTOINCREMENT never reuses an id, so every
+        row with an id at or below the highest one a read sees is already committed: no row
+        can appear later below the watermark.
+        """
+        rows = self.reader.execute(
+            "SELECT message_id, instance_id, execution_id, kind, task_id, visible_at, event"
+            " FROM inbox WHERE message_id > ? ORDER BY message_id", (self._inbox_watermark,)
         ).fetchall()
+        if not rows:
+            return
+        self._inbox_watermark = rows[-1][0]
+        unknown: set[str] = set()
+        for row in rows:
+            instance_id = row[1]
+            if self._leases.epoch_of(instance_id) is None:
+                continue
+            runtime = self._instances.get(instance_id)
+            if runtime is None:
+                unknown.add(instance_id)
+            elif all(m.message_id != row[0] for m in runtime.inbox):
+                self._deliver(instance_id, _message_from_row(row))
+        for instance_id in unknown:
+            self._load_instance(instance_id)
+
+    def _load_instance(self, instance_id: str) -> None:
+        """Load an instance of our partition that another process created or restarted."""
+        placeholders = ",".join("?" * len(TERMINAL_STATUSES))
+        reader = self.reader
+        reader.execute("BEGIN")
+        try:
+            row = reader.execute(
+                "SELECT instance_id, name, execution_id, status, input, parent_instance_id,"
+                " parent_execution_id, parent_task_id, bookkeeping FROM instances"
+                f" WHERE instance_id=? AND status NOT IN ({placeholders})",
+                (instance_id, *TERMINAL_STATUSES),
+            ).fetchone()
+            if row is None or instance_id in self._instances:
+                return
+            runtime = self._runtime_from_row(reader, row)
+            runtime.inbox = [_message_from_row(message) for message in reader.execute(
+                "SELECT message_id, instance_id, execution_id, kind, task_id, visible_at, event"
+                " FROM inbox WHERE instance_id=? ORDER BY message_id", (instance_id,)
+            )]
+        finally:
+            reader.execute("COMMIT")
+        runtime.lease_epoch = self._leases.epoch_of(instance_id)
+        self._instances[instance_id] = runtime
+        self._arm_messages(runtime, runtime.inbox, time.time())
 
     # ----------------------------------------------------------------- scheduling
 
@@ -238,9 +461,14 @@ class DurableEngine:
     def _deliver(self, instance_id: str, message: Message) -> None:
         runtime = self._instances.get(instance_id)
         if runtime is None:
+            if not self._leases.exclusive:
+                # Another process may have created the instance; read the hub soon.
+                self._inbox_changed.set()
             return
         if message.execution_id is not None and message.execution_id != runtime.execution_id:
             return
+        if any(m.message_id == message.message_id for m in runtime.inbox):
+            return  # delivered already by whichever came first: the writer or an inbox read
         runtime.inbox.append(message)
         self._arm_messages(runtime, [message], time.time())
 
@@ -257,12 +485,19 @@ class DurableEngine:
             progressed = False
             try:
                 progressed = await self._run_episode(runtime)
+            except LeaseLostError as error:
+                logger.info("Dropped instance %s, rolling back its episode: %s", instance_id,
+                            error)
+                self._forget(runtime)
             except Exception:
                 logger.exception("Episode of instance %s failed inside devhost", instance_id)
             finally:
                 self._active.discard(instance_id)
-            ready = runtime.has_ready_messages(time.time())
-            if progressed and instance_id in self._instances and ready:
+            # A lease round may have replaced the runtime while this episode ran.
+            current = self._instances.get(instance_id)
+            if current is None or (current is runtime and not progressed):
+                continue
+            if current.has_ready_messages(time.time()):
                 self._schedule(instance_id)
 
     def _select(self, runtime: InstanceRuntime, now: float) -> Selection:
@@ -397,6 +632,7 @@ class DurableEngine:
         new_execution = new_id().hex if continue_input is not None else None
 
         def change(connection: sqlite3.Connection) -> dict[str, Any]:
+            self._leases.check(connection, runtime.instance_id, runtime.lease_epoch)
             ids: dict[str, Any] = {"timers": [], "work": [], "children": [], "parent": None}
             delete_messages(connection, [m.message_id for m in selection.consumed])
             for timer_id in decisions.canceled_timers:
@@ -532,12 +768,14 @@ class DurableEngine:
             if outcome == "failed":
                 self._deliver(runtime.instance_id, Message(
                     details[0], runtime.execution_id, KIND_COMPLETION, None, 0.0, details[1]))
-            else:
+            elif self._leases.epoch_of(details[0]) is not None:
                 self._load_new_instance(*details)
+            else:
+                self._wake_owner(details[0])
         if status in TERMINAL_STATUSES:
             self._forget(runtime)
             if ids.get("parent"):
-                self._deliver(*ids["parent"])
+                self._route(*ids["parent"])
 
     def _apply_continue_as_new(self, runtime: InstanceRuntime, execution_id: str,
                                input_text: str | None, message: Message) -> None:
@@ -559,8 +797,12 @@ class DurableEngine:
     def _load_new_instance(self, instance_id: str, name: str, execution_id: str,
                            input_text: str | None, parent: tuple | None,
                            message: Message, trace_parent: str = "") -> None:
+        existing = self._instances.get(instance_id)
+        if existing is not None and existing.execution_id == execution_id:
+            return  # already read from the hub by `_read_new_messages`
         runtime = InstanceRuntime(instance_id, name, execution_id, "Pending", input_text, parent,
-                                  Bookkeeping(), trace_parent=trace_parent)
+                                  Bookkeeping(), trace_parent=trace_parent,
+                                  lease_epoch=self._leases.epoch_of(instance_id) or 0)
         runtime.inbox.append(message)
         self._instances[instance_id] = runtime
         self._schedule(instance_id)
@@ -586,6 +828,7 @@ class DurableEngine:
         played = [played_text(e) for e in events]
 
         def change(connection: sqlite3.Connection) -> dict[str, Any]:
+            self._leases.check(connection, runtime.instance_id, runtime.lease_epoch)
             connection.execute("DELETE FROM inbox WHERE instance_id=?", (runtime.instance_id,))
             append_history(connection, runtime.instance_id, runtime.execution_id,
                             runtime.history_length, played)
@@ -598,7 +841,7 @@ class DurableEngine:
         runtime.status = "Terminated"
         self._forget(runtime)
         if ids["parent"]:
-            self._deliver(*ids["parent"])
+            self._route(*ids["parent"])
         logger.info("Instance %s of %s terminated: %s", runtime.instance_id, runtime.name, reason)
 
     async def _record_controls(self, runtime: InstanceRuntime, selection: Selection,
@@ -613,6 +856,7 @@ class DurableEngine:
         status = selection.status if selection.controls else runtime.status
 
         def change(connection: sqlite3.Connection) -> None:
+            self._leases.check(connection, runtime.instance_id, runtime.lease_epoch)
             delete_messages(connection, [m.message_id for m in selection.consumed])
             append_history(connection, runtime.instance_id, runtime.execution_id,
                             runtime.history_length, played)
@@ -665,8 +909,8 @@ class DurableEngine:
                              name, task_id, instance_id)
             return
         if message_id is not None:
-            self._deliver(instance_id, Message(message_id, execution_id, KIND_COMPLETION,
-                                               task_id, 0.0, event))
+            self._route(instance_id, Message(message_id, execution_id, KIND_COMPLETION,
+                                             task_id, 0.0, event))
 
     async def _call_activity(self, instance_id: str, task_id: int, name: str,
                              input_text: str | None, trace_parent: str = "") -> dict[str, Any]:
@@ -727,8 +971,11 @@ class DurableEngine:
                                     input_text, None, self.owner, trace_parent)
 
         message = await self._store.submit(change)
-        self._load_new_instance(instance_id, function.name, execution_id, input_text, None,
-                                message, trace_parent)
+        if self._leases.epoch_of(instance_id) is not None:
+            self._load_new_instance(instance_id, function.name, execution_id, input_text, None,
+                                    message, trace_parent)
+        else:
+            self._wake_owner(instance_id)
         logger.info("Instance %s of %s scheduled", instance_id, function.name)
         return instance_id
 
@@ -744,7 +991,7 @@ class DurableEngine:
             return insert_message(connection, instance_id, None, kind, None, 0.0, event)
 
         message_id = await self._store.submit(change)
-        self._deliver(instance_id, Message(message_id, None, kind, None, 0.0, event))
+        self._route(instance_id, Message(message_id, None, kind, None, 0.0, event))
 
     async def raise_event(self, instance_id: str, name: str, input_text: str) -> None:
         timestamp = h.format_time(h.utc_now())

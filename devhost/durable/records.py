@@ -43,6 +43,9 @@ class InstanceRuntime:
     # W3C traceparent the instance was started with, and that of its latest episode span.
     trace_parent: str = ""
     episode_trace_parent: str = ""
+    # Epoch of this process's lease on the instance's partition when the instance was loaded;
+    # every commit for the instance checks that the lease still has it.
+    lease_epoch: int = 0
 
     def has_ready_messages(self, now: float) -> bool:
         """Tell whether an episode would consume something (a suspended one takes only controls)."""

@@ -6,9 +6,9 @@ change does not undo the others), commits once, then resolves every submitter's 
 burst of activity completions costs one fsync, and a caller learns of success only after its
 change is durable (WAL with synchronous=FULL).
 
-The tables carry a lease owner and expiry on work items, inbox messages and instances, so
-several host processes could later share one hub; this version has a single owner per hub
-(guarded by a lock file) and claims everything at start-up.
+Several host processes may share one hub, each with its own store: the `partitions` and
+`hosts` tables (`devhost.durable.partitions`) decide which process runs which instances, and
+SQLite serialises the processes' write transactions.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
+
+from devhost.durable.partitions import PARTITION_SCHEMA
 
 T = TypeVar("T")
 
@@ -75,7 +77,7 @@ CREATE TABLE IF NOT EXISTS work_items (
     lease_expires REAL
 );
 CREATE INDEX IF NOT EXISTS work_items_by_instance ON work_items(instance_id);
-"""
+""" + PARTITION_SCHEMA
 
 
 def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
