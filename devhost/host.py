@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import fcntl
 import importlib
 import logging
@@ -21,7 +22,7 @@ from aiohttp import web
 
 from devhost.context import HostContext, Stoppable
 from devhost.durable.api import DurableHttpApi
-from devhost.durable.engine import DurableEngine
+from devhost.durable.engine import DurableEngine, SharedHub
 from devhost.durable.episode import start_episode_workers
 from devhost.durable.store import TaskHubStore
 from devhost.http_triggers import HttpTriggers
@@ -42,13 +43,18 @@ logger = logging.getLogger("devhost")
 EXTENSION_MODULES = ("devhost.servicebus", "devhost.gateway")
 TASK_HUB_FILE = "taskhub.sqlite"
 LOCK_FILE = "host.lock"
+# Set by the supervisor for the host processes it starts: listen with SO_REUSEPORT, so that
+# every process serves the same ports and the kernel spreads connections over them.
+REUSE_PORT_VARIABLE = "DEVHOST_REUSE_PORT"
+PR_SET_PDEATHSIG = 1  # prctl option from <linux/prctl.h>
 
 
 class StartupError(Exception):
     """The host cannot start; the message gives the reason and the fix."""
 
 
-def _lock_state_dir(state_dir: Path) -> Any:
+def lock_state_dir(state_dir: Path) -> Any:
+    """Take the state folder's lock for this process's lifetime, or raise StartupError."""
     handle = open(state_dir / LOCK_FILE, "w")  # noqa: SIM115 - held open for the host's lifetime
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -60,9 +66,16 @@ def _lock_state_dir(state_dir: Path) -> Any:
     return handle
 
 
+def reuse_port() -> bool:
+    """Tell whether this process shares its listening ports with other host processes."""
+    return os.environ.get(REUSE_PORT_VARIABLE) == "1"
+
+
 def _bind(port: int) -> socket.socket:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port():
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         listener.bind(("127.0.0.1", port))
     except OSError as error:
@@ -72,6 +85,13 @@ def _bind(port: int) -> socket.socket:
     listener.listen(1024)
     listener.setblocking(False)
     return listener
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send this process SIGTERM when its parent, the supervisor, dies."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 DURABLE_HTTP_MODULE = "azure.durable_functions.models.utils.http_utils"
@@ -129,11 +149,14 @@ class Host:
         started = time.monotonic()
         stop = self._catch_stop_signals()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        lock = _lock_state_dir(self.state_dir)
+        shared = self._shared_hub()
+        # A host process of the supervisor runs under the supervisor's lock of the folder.
+        lock = None if shared else lock_state_dir(self.state_dir)
         try:
             app = load_app(self.app_dir, self.state_dir)
         except LoadError as error:
-            lock.close()
+            if lock is not None:
+                lock.close()
             raise StartupError(str(error)) from error
 
         episode_pool = None
@@ -141,7 +164,8 @@ class Host:
             handles = {f.name: f.func for f in app.functions
                        if f.trigger_type == ORCHESTRATION_TRIGGER}
             episode_pool = start_episode_workers(
-                handles, self.args.episode_workers, inherited_fds=(lock.fileno(),)
+                handles, self.args.episode_workers,
+                inherited_fds=(lock.fileno(),) if lock is not None else (),
             )
 
         keys = load_or_create_keys(self.state_dir)
@@ -152,8 +176,11 @@ class Host:
         invoker = Invoker(str(self.app_dir), executor)
         invoker.recorder = open_recorder(self.state_dir)
         store = TaskHubStore(self.state_dir / TASK_HUB_FILE)
-        engine = DurableEngine(app, store, invoker, compact_replay=self.args.compact_replay,
-                               episode_pool=episode_pool)
+        try:
+            engine = DurableEngine(app, store, invoker, compact_replay=self.args.compact_replay,
+                                   episode_pool=episode_pool, shared=shared)
+        except ValueError as error:
+            raise StartupError(str(error)) from error
 
         listener = _bind(self.args.port)
         port = listener.getsockname()[1]
@@ -192,8 +219,17 @@ class Host:
         if invoker.recorder is not None:
             invoker.recorder.close()
         executor.shutdown(wait=False, cancel_futures=True)
-        lock.close()
+        if lock is not None:
+            lock.close()
         print("devhost stopped", flush=True)
+
+    def _shared_hub(self) -> SharedHub | None:
+        """Return how this process shares the hub when the supervisor started it, else None."""
+        processes = getattr(self.args, "process_count", None)
+        if not processes:
+            return None
+        _die_with_parent()
+        return SharedHub(processes=processes, lease_seconds=self.args.partition_lease_seconds)
 
     async def _start_extensions(self, context: HostContext) -> set[str]:
         """Start each extension module; return the trigger types now served."""
@@ -218,9 +254,11 @@ class Host:
 
 def run_host(args: argparse.Namespace) -> int:
     """Run the host to completion; print a clear error and return 1 when it cannot start."""
+    # The supervisor's host processes share stderr, so their lines carry the process id.
+    process = "[%(process)d]" if getattr(args, "process_count", None) else ""
     logging.basicConfig(
         level=os.environ.get("DEVHOST_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s %(levelname)s %(name)s{process}: %(message)s",
         stream=sys.stderr,
     )
     try:

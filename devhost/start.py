@@ -6,12 +6,19 @@ import argparse
 import os
 import sys
 
+from devhost.durable.partitions import DEFAULT_LEASE_SECONDS
 from devhost.host import run_host
 
 
-def default_episode_workers() -> int:
-    """Return the CPU count on Linux, where forked workers are safe and die with the host."""
-    return (os.cpu_count() or 1) if sys.platform.startswith("linux") else 0
+def default_episode_workers(processes: int = 1) -> int:
+    """Return the CPU count shared out over the host processes on Linux, else 0.
+
+    Forked workers are safe on Linux and die with their host. Each host process keeps at
+    least one, so its replay does not hold the host's interpreter lock.
+    """
+    if not sys.platform.startswith("linux"):
+        return 0
+    return max(1, (os.cpu_count() or 1) // processes)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,8 +38,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
              "context.histories then lacks TaskScheduled, TimerCreated and similar events)",
     )
     parser.add_argument(
-        "--episode-workers", type=int, default=default_episode_workers(),
-        help="replay orchestrator episodes in this many forked worker processes; 0 runs them "
-             "in threads of the host (default: the CPU count on Linux, 0 elsewhere)",
+        "--episode-workers", type=int, default=None,
+        help="replay orchestrator episodes in this many forked worker processes per host "
+             "process; 0 runs them in threads of the host (default on Linux: the CPU count "
+             "divided by --processes, at least 1; 0 elsewhere)",
     )
-    parser.set_defaults(handler=run_host)
+    parser.add_argument(
+        "--processes", type=positive_int, default=1,
+        help="run this many host processes over the state folder, sharing the task hub's "
+             "partitions and the HTTP ports (Linux; default 1)",
+    )
+    parser.add_argument(
+        "--partition-lease-seconds", type=positive_float, default=DEFAULT_LEASE_SECONDS,
+        help="with --processes above 1: how long a partition lease lasts without renewal, so "
+             "how soon the others take over from a process that died (default "
+             f"{DEFAULT_LEASE_SECONDS:g} s)",
+    )
+    # Set by the supervisor for the host processes it starts.
+    parser.add_argument("--process-count", type=int, default=None, help=argparse.SUPPRESS)
+    parser.set_defaults(handler=start)
+
+
+def start(args: argparse.Namespace) -> int:
+    """Run one host, or the supervisor of several."""
+    if args.episode_workers is None:
+        args.episode_workers = default_episode_workers(args.processes)
+    if args.processes > 1 and args.process_count is None:
+        from devhost.supervisor import run_supervisor
+
+        return run_supervisor(args)
+    return run_host(args)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a whole number of 1 or more")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a number above 0")
+    return value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
@@ -40,7 +42,9 @@ async def serve(runtime: Runtime, port: int) -> Gateway:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        # A host process of `devhost start --processes N` shares the port with the others.
+        shared = os.environ.get("DEVHOST_REUSE_PORT") == "1"
+        await web.TCPSite(runner, "127.0.0.1", port, reuse_port=shared or None).start()
     except OSError as error:
         await runner.cleanup()
         raise GatewayStartError(
