@@ -545,7 +545,10 @@ class EpisodeWorkerPool(Executor):
         # NOTE: a request larger than the pipe's buffer (64 KiB on Linux) blocks the sending
         # thread, often the event loop, until the idle worker has read it.
         for worker, request in dispatch:
-            self._connections[worker].send_bytes(request)
+            # A worker that died keeps its call in _running, and the reader thread fails that
+            # call when it reads the end of the worker's pipe.
+            with contextlib.suppress(OSError):
+                self._connections[worker].send_bytes(request)
 
     def _read_results(self) -> None:
         """Complete each call's future as its worker replies, then give the worker more work."""

@@ -121,3 +121,19 @@ def test_shutdown_rejects_new_calls() -> None:
 
     with pytest.raises(RuntimeError, match="after shutdown"):
         pool.submit(worker_pid)
+
+
+def test_call_sent_to_a_dead_idle_worker_fails() -> None:
+    pool = start_episode_workers({}, 1)
+    process = pool._processes[0]
+    os.kill(process.pid, signal.SIGKILL)
+    process.join()
+
+    try:
+        failure = pool.submit(worker_pid).exception(timeout=10)
+    except BrokenProcessPool as rejected:  # the reader saw the worker end first
+        failure = rejected
+    finally:
+        pool.shutdown(wait=True)
+
+    assert isinstance(failure, BrokenProcessPool)
