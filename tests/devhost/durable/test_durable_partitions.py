@@ -173,40 +173,43 @@ def test_claim_raises_epoch_so_old_holder_fails_check(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- engines sharing a hub
 
 
-async def test_event_raised_through_one_process_reaches_other_owner(hub: Path) -> None:
+@pytest.fixture
+async def two_processes(hub: Path) -> AsyncIterator[tuple[Process, Process]]:
+    """Two started engines over one hub, as two host processes of the supervisor."""
     first = Process(hub, lease_seconds=30, processes=2)
     second = Process(hub, lease_seconds=30, processes=2)
-    try:
-        await first.engine.start()
-        await second.engine.start()
-        owners = _owners(hub)
-        theirs = next(p for p, owner in owners.items() if owner == second.engine.owner)
-        instance_id = _instance_in(theirs, "waiter")
+    await first.engine.start()
+    await second.engine.start()
+    yield first, second
+    await first.stop()
+    await second.stop()
 
-        await first.engine.start_new("waiter", instance_id, None)
-        await _wait_status(hub, instance_id, "Running")
-        await first.engine.raise_event(instance_id, "Go", json.dumps("Oslo"))
-        await _wait_status(hub, instance_id, "Completed")
-    finally:
-        await first.stop()
-        await second.stop()
+
+async def test_event_raised_through_one_process_reaches_other_owner(
+    hub: Path, two_processes: tuple[Process, Process]
+) -> None:
+    first, second = two_processes
+    owners = _owners(hub)
+    theirs = next(p for p, owner in owners.items() if owner == second.engine.owner)
+    instance_id = _instance_in(theirs, "waiter")
+
+    await first.engine.start_new("waiter", instance_id, None)
+    await _wait_status(hub, instance_id, "Running")
+    await first.engine.raise_event(instance_id, "Go", json.dumps("Oslo"))
+    await _wait_status(hub, instance_id, "Completed")
 
     output = _read(hub, "SELECT output FROM instances WHERE instance_id=?", instance_id)
     assert json.loads(output[0][0]) == "Hello Oslo"
 
 
-async def test_each_partition_has_one_owner_of_two_processes(hub: Path) -> None:
-    first = Process(hub, lease_seconds=30, processes=2)
-    second = Process(hub, lease_seconds=30, processes=2)
-    try:
-        await first.engine.start()
-        await second.engine.start()
-        owners = _owners(hub)
-    finally:
-        await first.stop()
-        await second.stop()
+async def test_each_partition_has_one_owner_of_two_processes(
+    hub: Path, two_processes: tuple[Process, Process]
+) -> None:
+    first, second = two_processes
 
-    assert sorted(owners.values()) == sorted([first.engine.owner] * 2 + [second.engine.owner] * 2)
+    owners = sorted(_owners(hub).values())
+
+    assert owners == sorted([first.engine.owner] * 2 + [second.engine.owner] * 2)
 
 
 async def test_episode_commit_after_lease_taken_is_rolled_back(
