@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +185,13 @@ class LoadedApp:
     host_json: dict[str, Any]
     settings: dict[str, str]
     functions: list[FunctionInfo]
+    _by_name: dict[str, FunctionInfo] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # The engine looks a function up for every episode and activity: index the names once.
+        self._by_name = {}
+        for function in self.functions:
+            self._by_name.setdefault(function.name.lower(), function)
 
     @property
     def route_prefix(self) -> str:
@@ -193,8 +200,7 @@ class LoadedApp:
 
     def function(self, name: str) -> FunctionInfo | None:
         """Find a function by name, case-insensitively as the Functions host does."""
-        lowered = name.lower()
-        return next((f for f in self.functions if f.name.lower() == lowered), None)
+        return self._by_name.get(name.lower())
 
 
 def load_app(app_dir: Path, state_dir: Path) -> LoadedApp:
