@@ -50,7 +50,8 @@ class HostProcess:
 
     index: int
     process: subprocess.Popen
-    ready: threading.Event = field(default_factory=threading.Event)
+    ready: threading.Event = field(default_factory=threading.Event)  # set also on exit
+    printed_ready_line: bool = False
     banner: list[str] = field(default_factory=list)
     given_up: bool = False  # exited too often to be restarted again
 
@@ -119,7 +120,7 @@ class Supervisor:
         try:
             self.hosts = [self._spawn(index) for index in range(self.args.processes)]
             if not self._wait_ready():
-                return 1
+                return 0 if self._stopping else 1
             self._print_ready(started)
             self._watch()
             return 0
@@ -168,6 +169,7 @@ class Supervisor:
                 if line.rstrip("\n") != STOPPED_LINE:
                     print(line, end="", flush=True)
             elif line.startswith(READY_PREFIX):
+                host.printed_ready_line = True
                 host.ready.set()
             else:
                 host.banner.append(line)
@@ -179,10 +181,15 @@ class Supervisor:
             while not host.ready.wait(POLL_SECONDS):
                 if self._stopping or time.monotonic() > deadline:
                     break
-            if host.process.poll() is not None or not host.ready.is_set():
+            if self._stopping:
+                return False
+            if not host.printed_ready_line:
+                code = host.process.poll()
+                reason = (f"was not ready after {READY_TIMEOUT_SECONDS:.0f} s" if code is None
+                          else f"exited with code {code} before it was ready")
                 print(f"devhost: start-up failed: host process {host.index} (pid "
-                      f"{host.process.pid}) exited with code {host.process.poll()} before it "
-                      "was ready; its error is above.", file=sys.stderr, flush=True)
+                      f"{host.process.pid}) {reason}; its error is above.", file=sys.stderr,
+                      flush=True)
                 return False
         return True
 

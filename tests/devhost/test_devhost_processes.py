@@ -150,3 +150,11 @@ def test_second_supervisor_on_the_same_folder_is_refused(
 
     assert second.process.wait(timeout=30) == 1
     assert "Another devhost is using the state folder" in second.text()
+
+
+def test_supervisor_reports_a_process_that_fails_to_start(tmp_path: Path) -> None:
+    host = launch("import_error", tmp_path / "state", extra_args=("--processes", "2"))
+
+    assert host.process.wait(timeout=30) == 1
+    assert "Importing function_app" in host.text()
+    assert "devhost: start-up failed: host process 0" in host.text()
