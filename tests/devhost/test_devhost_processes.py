@@ -137,10 +137,11 @@ def test_killed_process_work_completes_on_the_other(
     while victim in _owners(host).values() and time.monotonic() < deadline:
         time.sleep(0.1)
 
-    assert pending == 3
+    assert pending >= 1  # each effect takes 1 s, so at least the last one started still runs
     assert set(statuses) == {"Completed"}
     assert victim not in _owners(host).values()
     assert survivor in _owners(host).values()
+    assert f"(pid {_pid(victim)}) exited with code -9; restarted it" in host.text()
 
 
 def test_second_supervisor_on_the_same_folder_is_refused(
