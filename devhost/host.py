@@ -23,8 +23,8 @@ from aiohttp import web
 from devhost.context import HostContext, Stoppable
 from devhost.durable.api import DurableHttpApi
 from devhost.durable.engine import DurableEngine, SharedHub
-from devhost.durable.episode import start_episode_workers
 from devhost.durable.store import TaskHubStore
+from devhost.durable.workers import start_episode_workers
 from devhost.http_triggers import HttpTriggers
 from devhost.invoker import Invoker
 from devhost.keys import load_or_create_keys

@@ -42,7 +42,6 @@ from devhost.durable.episode import (
     build_context,
     decide,
     execute_orchestrator,
-    execute_registered,
     is_retry_event,
     prepare_retries,
 )
@@ -72,6 +71,7 @@ from devhost.durable.records import (
     update_instance,
 )
 from devhost.durable.store import TERMINAL_STATUSES, TaskHubStore
+from devhost.durable.workers import execute_registered
 from devhost.invoker import InvocationError, Invoker, new_id
 from devhost.loader import ACTIVITY_TRIGGER, ORCHESTRATION_TRIGGER, LoadedApp
 

@@ -10,10 +10,9 @@ import azure.durable_functions as df
 import pytest
 
 from devhost.durable import history as h
-from devhost.durable.episode import (
+from devhost.durable.episode import build_context, execute_orchestrator
+from devhost.durable.workers import (
     EpisodeWorkerPool,
-    build_context,
-    execute_orchestrator,
     execute_registered,
     start_episode_workers,
 )
