@@ -16,6 +16,7 @@ from benchmarks.load import stocked
 from benchmarks.report import table, write_json
 from benchmarks.run import Plan, figures, run
 from benchmarks.stack import REPO_ROOT, HostOptions
+from devhost.start import default_episode_workers
 from simulation.catalog import DEFAULT_DATA_DIR, load_bikestores, sample_catalog
 
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
@@ -47,9 +48,13 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                         help=f"BikeStores CSV folder (default {DEFAULT_DATA_DIR})")
     parser.add_argument("--app", type=Path, default=REPO_ROOT,
                         help=f"Function App folder devhost runs (default {REPO_ROOT})")
-    parser.add_argument("--episode-workers", type=int, default=os.cpu_count() or 1,
-                        help="devhost --episode-workers; 0 replays in host threads "
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+                        help="devhost --processes: host processes sharing the state folder "
                         "(default: the number of CPUs)")
+    parser.add_argument("--episode-workers", type=int, default=None,
+                        help="devhost --episode-workers per host process; 0 replays in host "
+                        "threads (default: the number of CPUs divided by --processes, at "
+                        "least 1)")
     parser.add_argument("--full-replay", action="store_true",
                         help="start devhost without --compact-replay, so the SDK replays "
                         "every history event")
@@ -86,7 +91,12 @@ def main(argv: list[str]) -> int:
     catalog = stocked(catalog)
     options = HostOptions(
         app_dir=args.app.resolve(),
-        episode_workers=args.episode_workers,
+        processes=args.processes,
+        episode_workers=(
+            default_episode_workers(args.processes)
+            if args.episode_workers is None
+            else args.episode_workers
+        ),
         compact_replay=not args.full_replay,
         settings={
             "APIM_NAMED_VALUE_RATE_LIMIT_CALLS": "100000000",
@@ -132,6 +142,8 @@ def main(argv: list[str]) -> int:
         "rss_peak_mb": measured.rss_peak / 2**20,
         "event_delays_counted": len(measured.event_delays or []),
         "light_event_delays_counted": len(measured.light_event_delays or []),
+        "carrier_events_unrecorded": measured.unrecorded_events,
+        "light_carrier_events_unrecorded": measured.light_unrecorded_events,
         "light_errors": measured.light.errors if measured.light else None,
     }
     write_json(output, results, details)

@@ -29,8 +29,14 @@ def enqueue_times(state_dir: Path, entity: str) -> dict[str, float]:
 def event_to_step_seconds(
     state_dir: Path, reader: TaskHubReader, sent: dict[str, tuple[str, str]],
     order_ids: set[str],
-) -> list[float]:
-    """Return the delay of every carrier event of the given orders, enqueue to saga step."""
+) -> tuple[list[float], int]:
+    """Return the delay of every carrier event of the given orders, enqueue to saga step.
+
+    Also returns how many of their events the sagas never recorded. The trigger takes
+    carrier-events concurrently (in every host process), so a delivery can reach a saga before
+    its dispatch. The saga then completes on the delivery, and the later dispatch finds it
+    finished.
+    """
     enqueued = enqueue_times(state_dir, CARRIER_EVENTS)
     by_order: dict[str, list[tuple[str, float]]] = {}
     for message_id, (order_id, event_type) in sent.items():
@@ -38,7 +44,9 @@ def event_to_step_seconds(
             by_order.setdefault(order_id, []).append((event_type, enqueued[message_id]))
 
     delays = []
+    unrecorded = 0
     for order_id, events in by_order.items():
         steps = event_step_times(reader.history(order_id))
         delays += [steps[kind] - at for kind, at in events if kind in steps]
-    return delays
+        unrecorded += sum(1 for kind, _ in events if kind not in steps)
+    return delays, unrecorded

@@ -61,8 +61,10 @@ class Measurements:
     ceiling: dict | None = None
     latency: PhaseResult | None = None
     event_delays: list[float] | None = None
+    unrecorded_events: int = 0
     light: PhaseResult | None = None
     light_event_delays: list[float] | None = None
+    light_unrecorded_events: int = 0
     statuses: dict[str, int] | None = None
     host_cpu_seconds: float = 0.0
     worker_cpu_seconds: float = 0.0
@@ -146,7 +148,7 @@ async def _ceiling(host: BenchHost, measured: Measurements, plan: Plan,
                    options: HostOptions) -> dict:
     assert measured.throughput is not None
     sample = measured.throughput.order_ids[: plan.ceiling_sagas]
-    processes = max(1, options.episode_workers)
+    processes = options.replay_processes
     ceiling = await asyncio.to_thread(
         measure_ceiling, host.state_dir, sample, processes, options.compact_replay
     )
@@ -156,26 +158,31 @@ async def _ceiling(host: BenchHost, measured: Measurements, plan: Plan,
 
 
 async def _latency(client, progress, reader, host, plan, batches, carrier, measured) -> None:
-    light, light_delays = await _open_loop_phase(
+    light, light_delays, light_unrecorded = await _open_loop_phase(
         client, progress, reader, host, batches, carrier, plan.light_rate, plan.light_seconds
     )
     measured.light, measured.light_event_delays = light, light_delays
-    loaded, delays = await _open_loop_phase(
+    measured.light_unrecorded_events = light_unrecorded
+
+    loaded, delays, unrecorded = await _open_loop_phase(
         client, progress, reader, host, batches, carrier, plan.latency_rate,
         plan.latency_seconds,
     )
     measured.latency, measured.event_delays = loaded, delays
+    measured.unrecorded_events = unrecorded
 
 
 async def _open_loop_phase(client, progress, reader, host, batches, carrier, rate: float,
-                           seconds: float) -> tuple[PhaseResult, list[float]]:
+                           seconds: float) -> tuple[PhaseResult, list[float], int]:
     orders = _take(batches, int(rate * seconds))
     result = await run_open_loop(client, progress, orders, rate, SETTLE_TIMEOUT_SECONDS)
-    delays = event_to_step_seconds(host.state_dir, reader, carrier.sent, set(result.order_ids))
+    delays, unrecorded = event_to_step_seconds(
+        host.state_dir, reader, carrier.sent, set(result.order_ids)
+    )
     print(f"fixed rate: {len(result.latencies)} requests at {rate:g}/s, POST p99 "
           f"{1000 * (percentile(result.latencies, 0.99) or 0):.1f} ms, event to step p50 "
           f"{1000 * (percentile(delays, 0.50) or 0):.1f} ms, errors {result.errors}", flush=True)
-    return result, delays
+    return result, delays, unrecorded
 
 
 async def _sample_rss(host: BenchHost, measured: Measurements) -> None:

@@ -23,13 +23,19 @@ class HostOptions:
     """The start options of devhost for a benchmark: app folder, performance switches, settings."""
 
     app_dir: Path = REPO_ROOT
+    processes: int = 1
     episode_workers: int = 0
     compact_replay: bool = False
     settings: dict[str, str] = field(default_factory=dict)
 
     def arguments(self) -> list[str]:
-        extra = ["--episode-workers", str(self.episode_workers)]
+        extra = ["--processes", str(self.processes), "--episode-workers", str(self.episode_workers)]
         return [*extra, "--compact-replay"] if self.compact_replay else extra
+
+    @property
+    def replay_processes(self) -> int:
+        """Return how many processes replay episodes: the workers, else the host processes."""
+        return self.processes * max(1, self.episode_workers)
 
 
 @dataclass
@@ -38,6 +44,7 @@ class BenchHost:
 
     running: RunningHost
     startup_seconds: float
+    processes: int = 1
 
     @property
     def process(self) -> asyncio.subprocess.Process:
@@ -57,13 +64,22 @@ class BenchHost:
 
     def rss_bytes(self) -> int:
         """Return the resident memory of the host and every process it started."""
-        return sum(_rss(pid) for pid in _process_tree(self.process.pid))
+        return sum(_rss(pid) for pid, _ in _process_tree(self.process.pid))
 
     def cpu_seconds(self) -> tuple[float, float]:
-        """Return the CPU time (user and system) used so far by the host, and by its children."""
-        tree = _process_tree(self.process.pid)
-        children = sum(_cpu_ticks(pid) for pid in tree[1:])
-        return _cpu_ticks(tree[0]) / CLOCK_TICKS, children / CLOCK_TICKS
+        """Return the CPU time (user and system) used so far by the hosts, and by their workers.
+
+        With several host processes the tree's root is devhost's supervisor: its CPU and its
+        children's count as the hosts', and deeper processes are episode workers.
+        """
+        host_depth = 1 if self.processes > 1 else 0
+        hosts = workers = 0
+        for pid, depth in _process_tree(self.process.pid):
+            if depth <= host_depth:
+                hosts += _cpu_ticks(pid)
+            else:
+                workers += _cpu_ticks(pid)
+        return hosts / CLOCK_TICKS, workers / CLOCK_TICKS
 
     async def stop(self) -> int:
         """Stop devhost with SIGINT; kill it when it does not stop in time."""
@@ -88,19 +104,19 @@ async def start_host(state_dir: Path, options: HostOptions) -> BenchHost:
         log_file=LOG_FILE,
         poll_seconds=0.005,
     )
-    return BenchHost(running, time.monotonic() - started)
+    return BenchHost(running, time.monotonic() - started, options.processes)
 
 
-def _process_tree(root: int) -> list[int]:
-    """Return `root` and its descendants, read from /proc (Linux)."""
-    tree, index = [root], 0
+def _process_tree(root: int) -> list[tuple[int, int]]:
+    """Return `root` and its descendants with their depth below it, read from /proc (Linux)."""
+    tree, index = [(root, 0)], 0
     while index < len(tree):
-        pid = tree[index]
+        pid, depth = tree[index]
         index += 1
         with contextlib.suppress(OSError):
             for task in os.listdir(f"/proc/{pid}/task"):
                 children = Path(f"/proc/{pid}/task/{task}/children").read_text()
-                tree += [int(child) for child in children.split()]
+                tree += [(int(child), depth + 1) for child in children.split()]
     return tree
 
 

@@ -87,6 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Functions host port; 0 picks a free one (default 7071)")
     parser.add_argument("--gateway-port", type=int, default=8080,
                         help="gateway port; 0 picks a free one (default 8080)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="devhost host processes sharing the state folder (default 1)")
 
     parser.add_argument("--run-id", default=None,
                         help="prefix of the orders' Idempotency-Keys (default: the start time); "
@@ -126,7 +128,8 @@ async def run(args: argparse.Namespace) -> int:
     gateway_port = args.gateway_port or free_port()
 
     print(f"Starting devhost on port {port}, gateway on port {gateway_port}, state {state_dir}")
-    host = await start_host(args.app.resolve(), state_dir, port, gateway_port, settings)
+    host = await start_host(args.app.resolve(), state_dir, port, gateway_port, settings,
+                            extra_arguments=("--processes", str(args.processes)))
     broker = Broker(host.state_dir)
     script = Script() if args.replay else None
     carrier = Carrier(_profile(args), broker.send, seed=args.seed, script=script)
