@@ -59,6 +59,16 @@ def _started_trace_parent(events: list[dict[str, Any]]) -> str:
     return ""
 
 
+def _trace_from_pending_start(runtime: InstanceRuntime) -> None:
+    """Take the trace parent from an ExecutionStarted still in the inbox, if history has none.
+
+    An instance that another process started, or that has not run its first episode, keeps
+    its ExecutionStarted event, and with it the client's traceparent, only in the inbox.
+    """
+    if not runtime.trace_parent:
+        runtime.trace_parent = _started_trace_parent([m.event for m in runtime.inbox])
+
+
 def _message_from_row(row: Any) -> Message:
     """Build a Message from an inbox row (message_id, instance_id, execution_id, kind, ...)."""
     return Message(row[0], row[2], row[3], row[4], row[5], json.loads(row[6]))
@@ -119,6 +129,8 @@ class PartitionOwnership:
             runtime = runtimes.get(message[1])
             if runtime is not None:
                 runtime.inbox.append(_message_from_row(message))
+        for runtime in runtimes.values():
+            _trace_from_pending_start(runtime)
         return runtimes
 
     def _runtime_from_row(self, connection: sqlite3.Connection, row: Any) -> InstanceRuntime:
@@ -273,6 +285,7 @@ class PartitionOwnership:
             )]
         finally:
             reader.execute("COMMIT")
+        _trace_from_pending_start(runtime)
         runtime.lease_epoch = self._leases.epoch_of(instance_id)
         self._instances[instance_id] = runtime
         self._arm_messages(runtime, runtime.inbox, time.time())

@@ -202,6 +202,21 @@ async def test_event_raised_through_one_process_reaches_other_owner(
     assert json.loads(output[0][0]) == "Hello Oslo"
 
 
+async def test_instance_started_elsewhere_keeps_client_trace_parent(
+    hub: Path, two_processes: tuple[Process, Process]
+) -> None:
+    first, second = two_processes
+    owners = _owners(hub)
+    theirs = next(p for p, owner in owners.items() if owner == second.engine.owner)
+    instance_id = _instance_in(theirs, "traced")
+    client = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+    await first.engine.start_new("waiter", instance_id, None, trace_parent=client)
+    await _wait_status(hub, instance_id, "Running")
+
+    assert second.engine._instances[instance_id].trace_parent == client
+
+
 async def test_each_partition_has_one_owner_of_two_processes(
     hub: Path, two_processes: tuple[Process, Process]
 ) -> None:
