@@ -44,6 +44,16 @@ MAX_RESTARTS = 5
 RESTART_WINDOW_SECONDS = 60.0
 
 
+def exit_reason(code: int) -> str:
+    """Describe a child's exit code: a negative code is the signal that ended it."""
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
 @dataclass
 class HostProcess:
     """One host process of the supervisor and what its standard output has shown so far."""
@@ -186,7 +196,7 @@ class Supervisor:
             if not host.printed_ready_line:
                 code = host.process.poll()
                 reason = (f"was not ready after {READY_TIMEOUT_SECONDS:.0f} s" if code is None
-                          else f"exited with code {code} before it was ready")
+                          else f"{exit_reason(code)} before it was ready")
                 print(f"devhost: start-up failed: host process {host.index} (pid "
                       f"{host.process.pid}) {reason}; its error is above.", file=sys.stderr,
                       flush=True)
@@ -216,17 +226,17 @@ class Supervisor:
         now = time.monotonic()
         self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW_SECONDS]
         if len(self._restarts) >= MAX_RESTARTS:
-            print(f"devhost: host process {host.index} (pid {host.process.pid}) exited with "
-                  f"code {code}; {MAX_RESTARTS} restarts in {RESTART_WINDOW_SECONDS:.0f} s, "
-                  "so it is not restarted again. The other processes take over its "
-                  "partitions.", file=sys.stderr, flush=True)
+            print(f"devhost: host process {host.index} (pid {host.process.pid}) "
+                  f"{exit_reason(code)}; {MAX_RESTARTS} restarts in "
+                  f"{RESTART_WINDOW_SECONDS:.0f} s, so it is not restarted again. The other "
+                  "processes take over its partitions.", file=sys.stderr, flush=True)
             host.given_up = True
             return host
         self._restarts.append(now)
         replacement = self._spawn(host.index)
-        print(f"devhost: host process {host.index} (pid {host.process.pid}) exited with code "
-              f"{code}; restarted it as pid {replacement.process.pid}. Its partitions move "
-              "once their leases expire.", file=sys.stderr, flush=True)
+        print(f"devhost: host process {host.index} (pid {host.process.pid}) "
+              f"{exit_reason(code)}; restarted it as pid {replacement.process.pid}. Its "
+              "partitions move once their leases expire.", file=sys.stderr, flush=True)
         return replacement
 
     def _stop_all(self) -> None:

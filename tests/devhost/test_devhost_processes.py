@@ -16,6 +16,7 @@ from devhost_support import RunningHost, launch
 
 from devhost.durable import history as h
 from devhost.durable.partitions import partition_of
+from devhost.supervisor import exit_reason
 
 PARTITIONS = 4  # the test app's host.json sets no partitionCount
 
@@ -141,7 +142,7 @@ def test_killed_process_work_completes_on_the_other(
     assert set(statuses) == {"Completed"}
     assert victim not in _owners(host).values()
     assert survivor in _owners(host).values()
-    assert f"(pid {_pid(victim)}) exited with code -9; restarted it" in host.text()
+    assert f"(pid {_pid(victim)}) was killed by SIGKILL; restarted it" in host.text()
 
 
 def test_second_supervisor_on_the_same_folder_is_refused(
@@ -159,3 +160,8 @@ def test_supervisor_reports_a_process_that_fails_to_start(tmp_path: Path) -> Non
     assert host.process.wait(timeout=30) == 1
     assert "Importing function_app" in host.text()
     assert "devhost: start-up failed: host process 0" in host.text()
+
+
+def test_exit_reason_names_the_signal_or_the_code() -> None:
+    assert exit_reason(-9) == "was killed by SIGKILL"
+    assert exit_reason(3) == "exited with code 3"
