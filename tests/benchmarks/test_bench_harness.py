@@ -59,7 +59,7 @@ def test_harness_measures_every_figure(tiny_run) -> None:
         "carrier event -> saga step p50, light load",
         "carrier event -> saga step p50, 100/s",
         "RSS growth over the orders",
-        "slowdown first -> last tenth",
+        "slowdown first -> last tenth (< 0: faster)",
         "devhost start to ready (fresh)",
         "devhost start to ready (restart)",
     ]
