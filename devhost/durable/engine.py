@@ -20,7 +20,6 @@ whenever SQLite's `data_version` shows another commit.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import logging
 import os
@@ -74,6 +73,7 @@ from devhost.durable.store import TERMINAL_STATUSES, TaskHubStore
 from devhost.durable.workers import execute_registered
 from devhost.invoker import InvocationError, Invoker, new_id
 from devhost.loader import ACTIVITY_TRIGGER, ORCHESTRATION_TRIGGER, LoadedApp
+from devhost.waiting import wait_for_event
 
 logger = logging.getLogger("devhost.durable")
 
@@ -223,8 +223,7 @@ class DurableEngine(PartitionOwnership):
                     self._schedule(instance_id)
             timeout = self._timers[0][0] - now if self._timers else None
             self._timer_wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._timer_wakeup.wait(), timeout)
+            await wait_for_event(self._timer_wakeup, timeout)
 
     def _deliver(self, instance_id: str, message: Message) -> None:
         runtime = self._instances.get(instance_id)

@@ -9,7 +9,6 @@ partitions through a datagram and `PRAGMA data_version`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import sqlite3
@@ -22,6 +21,7 @@ from devhost.durable.episode import Bookkeeping
 from devhost.durable.partitions import PartitionLeases, Rebalance, WakeReceiver, WakeSender
 from devhost.durable.records import InstanceRuntime, Message
 from devhost.durable.store import TERMINAL_STATUSES, TaskHubStore, connect
+from devhost.waiting import wait_for_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -221,8 +221,7 @@ class PartitionOwnership:
         version = None
         try:
             while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._inbox_changed.wait(), INBOX_POLL_SECONDS)
+                await wait_for_event(self._inbox_changed, INBOX_POLL_SECONDS)
                 current = watcher.execute("PRAGMA data_version").fetchone()[0]
                 if self._inbox_changed.is_set() or current != version:
                     version = current

@@ -11,7 +11,6 @@ invocations at once (host.json, default 16) and renews locks of long invocations
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import re
@@ -38,6 +37,7 @@ from devhost.servicebus.config import (
 from devhost.servicebus.messages import OutgoingMessage, ReceivedMessage
 from devhost.servicebus.metadata import trigger_data, trigger_metadata
 from devhost.servicebus.store import MessageLockLostError, subscription_path
+from devhost.waiting import wait_for_event
 
 if TYPE_CHECKING:
     from azure.functions import meta
@@ -323,8 +323,7 @@ class TriggerReceiver:
 
             due = await self._call(self._client.next_due, self.entity)
             timeout = IDLE_RECHECK_SECONDS if due is None else min(due, IDLE_RECHECK_SECONDS)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=timeout)
+            await wait_for_event(self.wake, timeout)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
