@@ -141,6 +141,13 @@ class TaskHubStore:
         self._writer.close()
 
     def _commit(self, batch: list[tuple[Callable[[sqlite3.Connection], Any], Future]]) -> None:
+        # A submitter cancelled while queued (a stopping engine cancels its tasks) gets no
+        # change and no result: setting a result on a cancelled future would raise here and
+        # end this thread, and every later submit would then wait forever.
+        batch = [(change, future) for change, future in batch
+                 if future.set_running_or_notify_cancel()]
+        if not batch:
+            return
         outcomes: list[tuple[Future, Any, BaseException | None]] = []
         connection = self._writer
         try:
