@@ -10,7 +10,7 @@ async def wait_for_event(event: asyncio.Event, timeout: float | None) -> None:
     """Return when `event` is set or `timeout` seconds have passed (None waits for the event).
 
     On Python 3.11, `asyncio.wait_for` can swallow a cancellation that arrives as the event is
-    set, and a worker loop around it then never stops. `asyncio.timeout` tells its own
+    set, and a worker loop around it then never stops. `asyncio.timeout` distinguishes its own
     cancellation from the caller's, so a cancelled loop always ends.
     """
     with contextlib.suppress(TimeoutError):
