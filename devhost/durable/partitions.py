@@ -25,6 +25,8 @@ import sys
 import zlib
 from dataclasses import dataclass, field
 
+from devhost.wake import bind_datagram, drain
+
 DEFAULT_PARTITION_COUNT = 4
 MAX_PARTITION_COUNT = 16
 DEFAULT_LEASE_SECONDS = 10.0
@@ -243,19 +245,11 @@ class WakeReceiver:
     def open(cls, name: str) -> WakeReceiver | None:
         if not sys.platform.startswith("linux"):
             return None
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        try:
-            sock.bind("\0" + name)
-        except OSError:
-            sock.close()
-            return None
-        sock.setblocking(False)
-        return cls(sock, name)
+        sock = bind_datagram("\0" + name)
+        return None if sock is None else cls(sock, name)
 
     def drain(self) -> None:
-        with contextlib.suppress(BlockingIOError):
-            while True:
-                self.socket.recv(64)
+        drain(self.socket)
 
     def close(self) -> None:
         self.socket.close()

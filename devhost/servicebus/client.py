@@ -36,6 +36,7 @@ from devhost.servicebus.store import (
     MessageLockLostError,
     subscription_path,
 )
+from devhost.wake import bind_datagram, drain
 
 WAKE_SOCKET_NAME = "servicebus.wake"
 
@@ -107,21 +108,14 @@ class WakeSocket:
     @classmethod
     def bind(cls, state_dir: str | Path) -> WakeSocket | None:
         path = Path(state_dir).resolve() / WAKE_SOCKET_NAME
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        try:
+        with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)
-            sock.bind(str(path))
-        except OSError:
-            sock.close()
-            return None
-        sock.setblocking(False)
-        return cls(path, sock)
+        sock = bind_datagram(str(path))
+        return None if sock is None else cls(path, sock)
 
     def drain(self) -> None:
         """Read every queued datagram; their content carries nothing."""
-        with contextlib.suppress(BlockingIOError):
-            while True:
-                self.socket.recv(64)
+        drain(self.socket)
 
     def close(self) -> None:
         self.socket.close()
