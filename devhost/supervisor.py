@@ -183,7 +183,7 @@ class Supervisor:
                 host.ready.set()
             else:
                 host.banner.append(line)
-        host.ready.set()  # an exit ends the wait; `_wait_ready` then sees the exit code
+        host.ready.set()  # an exit also ends the wait, and `_wait_ready` then reads the exit code
 
     def _wait_ready(self) -> bool:
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS

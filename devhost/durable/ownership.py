@@ -1,4 +1,4 @@
-"""How a Durable engine owns task hub partitions: lease rounds, loading, and other processes.
+"""Partition ownership of a Durable engine: lease rounds, loading, and other processes.
 
 `DurableEngine` inherits these methods. A host that holds the state folder's lock owns every
 partition and uses only the first lease round. A host sharing the hub with other processes
@@ -35,7 +35,7 @@ INBOX_POLL_SECONDS = 0.05
 
 @dataclass(frozen=True)
 class SharedHub:
-    """How this host shares the hub with other host processes started by the supervisor."""
+    """The sharing settings of a host that runs beside other host processes of the supervisor."""
 
     processes: int
     lease_seconds: float
@@ -239,9 +239,9 @@ class PartitionOwnership:
     def _read_new_messages(self) -> None:
         """Deliver inbox rows above the watermark to the instances of our partitions.
 
-        SQLite lets one writer commit at a time and AUTOINCREMENT never reuses an id, so every
-        row with an id at or below the highest one a read sees is already committed: no row
-        can appear later below the watermark.
+        SQLite lets one writer commit at a time and AUTOINCREMENT never reuses an id. So every
+        row with an id at or below the highest one a read returns is already committed, and no
+        row can appear later below the watermark.
         """
         rows = self.reader.execute(
             "SELECT message_id, instance_id, execution_id, kind, task_id, visible_at, event"

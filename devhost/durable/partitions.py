@@ -138,7 +138,7 @@ class PartitionLeases:
         live = {owner for (owner,) in connection.execute(
             "SELECT owner FROM hosts WHERE lease_expires > ?", (now,))}
         outcome = Rebalance(live_hosts=live)
-        kept = self._renew(connection, expires, outcome)
+        renewed = self._renew(connection, expires, outcome)
 
         hosts = len(live)
         if self._first_round:
@@ -147,25 +147,25 @@ class PartitionLeases:
             hosts = max(hosts, self._expected_hosts)
             self._first_round = False
         share = math.ceil(self.count / max(1, hosts))
-        if len(kept) > share:
-            self._release(connection, sorted(kept)[share:], outcome)
-        elif len(kept) < share:
-            self._claim(connection, now, expires, share - len(kept), outcome)
+        if len(renewed) > share:
+            self._release(connection, sorted(renewed)[share:], outcome)
+        elif len(renewed) < share:
+            self._claim(connection, now, expires, share - len(renewed), outcome)
         outcome.addresses = self._read_addresses(connection, now)
         return outcome
 
     def _renew(self, connection: sqlite3.Connection, expires: float,
                outcome: Rebalance) -> list[int]:
-        kept = []
+        renewed = []
         for partition, epoch in self.owned.items():
             cursor = connection.execute(
                 "UPDATE partitions SET lease_expires=? WHERE partition_id=? AND owner=?"
                 " AND epoch=?", (expires, partition, self.owner, epoch))
             if cursor.rowcount:
-                kept.append(partition)
+                renewed.append(partition)
             else:
                 outcome.lost.append(partition)
-        return kept
+        return renewed
 
     def _release(self, connection: sqlite3.Connection, partitions: list[int],
                  outcome: Rebalance) -> None:

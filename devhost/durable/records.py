@@ -43,8 +43,8 @@ class InstanceRuntime:
     # W3C traceparent the instance was started with, and that of its latest episode span.
     trace_parent: str = ""
     episode_trace_parent: str = ""
-    # Epoch of this process's lease on the instance's partition when the instance was loaded;
-    # every commit for the instance checks that the lease still has it.
+    # Epoch of this process's lease on the instance's partition when the instance was loaded.
+    # Every commit for the instance checks that the lease still has this epoch.
     lease_epoch: int = 0
 
     def has_ready_messages(self, now: float) -> bool:

@@ -9,7 +9,7 @@ and without trailing zeros in the fraction: `"2026-12-04T20:00:00.123456+00:00"`
 converter decodes both to the same aware UTC time, but it tries the `+00:00` formats first, so
 a LockedUntil in this form costs it two failed strptime calls instead of five (azure-functions
 1.26, `meta._parse_datetime`). UserProperties is always present, because the worker's converter
-tells a single message from a batch by it. TimeToLive is sent only when it fits HH:MM:SS,
+distinguishes a single message from a batch by it. TimeToLive is sent only when it fits HH:MM:SS,
 because the converter parses nothing longer (a .NET `d.hh:mm:ss` raises).
 """
 

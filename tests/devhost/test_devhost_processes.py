@@ -76,7 +76,7 @@ def _wait_through_resets(host: RunningHost, instance_id: str) -> str:
             assert time.monotonic() < deadline, f"{instance_id}: connections kept resetting"
 
 
-def test_two_processes_print_one_banner_and_one_ready_line(two_processes: RunningHost) -> None:
+def test_two_processes_print_one_banner(two_processes: RunningHost) -> None:
     output = two_processes.text()
 
     assert output.count("Functions in ") == 1

@@ -63,7 +63,7 @@ def test_worker_episode_returns_what_the_host_thread_returns(pool: EpisodeWorker
     assert in_worker[0]["actions"][0][0]["functionName"] == "say_hello"
 
 
-def test_calls_beyond_the_worker_count_wait_and_all_complete(pool: EpisodeWorkerPool) -> None:
+def test_calls_beyond_worker_count_all_complete(pool: EpisodeWorkerPool) -> None:
     contexts = [started_context(f"city {number}") for number in range(20)]
 
     futures = [pool.submit(execute_registered, "greeter", context) for context in contexts]
