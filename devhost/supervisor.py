@@ -128,7 +128,14 @@ class Supervisor:
         for signal_number in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signal_number, self._request_stop)
         try:
-            self.hosts = [self._spawn(index) for index in range(self.args.processes)]
+            # The first process creates the SQLite files the app and devhost open (traces,
+            # broker, the app's stores) before the others start. Two processes switching a new
+            # file to WAL at the same moment can fail with "database is locked".
+            self.hosts = [self._spawn(0)]
+            if not self._wait_ready():
+                return 0 if self._stopping else 1
+
+            self.hosts += [self._spawn(index) for index in range(1, self.args.processes)]
             if not self._wait_ready():
                 return 0 if self._stopping else 1
             self._print_ready(started)

@@ -26,6 +26,7 @@ def two_processes(tmp_path: Path) -> Iterator[RunningHost]:
     host = launch("durable_app", tmp_path / "state",
                   extra_args=("--processes", "2", "--partition-lease-seconds", "1",
                               "--episode-workers", "0"))
+    assert host.base_url, f"devhost --processes 2 did not become ready:\n{host.text()}"
     yield host
     host.stop()
 
